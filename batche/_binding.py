@@ -1,0 +1,346 @@
+"""Binding a call: which argument is the batch, what the other arguments contribute to the key.
+
+Everything here is decided once, at decoration time, from the signature; the per-call
+work is a tuple slice in the common cases and ``Signature.bind`` in the rest.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import contextlib
+import inspect
+import sys
+import types
+import typing
+from collections.abc import Callable, Collection
+from operator import itemgetter
+from typing import Any
+
+from ._errors import BatchArgumentError, BatchDefinitionError
+
+_P = inspect.Parameter
+_VARIADIC = (_P.VAR_POSITIONAL, _P.VAR_KEYWORD)
+_POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
+
+# Batches that are iterable but are not a list of items: a string is not a batch of
+# characters, a dict is not a batch of keys.
+_NOT_A_BATCH = (str, bytes, bytearray, memoryview, cabc.Mapping)
+
+
+def display_name(func: Callable[..., Any]) -> str:
+    """``qualname()`` as errors show the function."""
+    return f"{getattr(func, '__qualname__', None) or getattr(func, '__name__', repr(func))}()"
+
+
+class Binder:
+    """Splits a call into its batches and a context key; rebuilds the call for the misses."""
+
+    __slots__ = (
+        "_ctx_get",
+        "_fast",
+        "_nparams",
+        "_nrequired",
+        "_positions",
+        "_signature",
+        "_tail_defaults",
+        "_varkw",
+        "ctx_params",
+        "ctx_static_empty",
+        "fname",
+        "names",
+    )
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        names: tuple[str, ...] | None,
+        ignore: Collection[str],
+        *,
+        fname: str,
+    ) -> None:
+        self.fname = fname
+        try:
+            signature = inspect.signature(func)
+        except (TypeError, ValueError) as exc:
+            raise BatchDefinitionError(f"{fname}: cannot read its signature: {exc}") from None
+        self._signature = signature
+        params = list(signature.parameters.values())
+        by_name = {p.name: p for p in params}
+        self._varkw = next((p.name for p in params if p.kind is _P.VAR_KEYWORD), None)
+        hints = _type_hints(func)
+
+        if names is None:
+            names = (_guess_batch_name(params, hints, fname),)
+        for name in names:
+            param = by_name.get(name)
+            if param is None and self._varkw is None:
+                listed = ", ".join(p.name for p in params) or "none"
+                raise BatchDefinitionError(
+                    f"{fname}: batch_variable_name {name!r} must be a valid argument of the "
+                    f"batch function; its parameters are: {listed}"
+                )
+            if param is not None and param.kind in _VARIADIC:
+                raise BatchDefinitionError(
+                    f"{fname}: the batch parameter {name!r} cannot be *{name} or **{name}; "
+                    "name a parameter that receives the list itself"
+                )
+            if name in hints and _list_like(hints[name], returned=False) is False:
+                raise BatchDefinitionError(
+                    f"{fname}: {name!r} annotation must be a list of hashable objects, "
+                    f"not {_show(hints[name])}"
+                )
+        if len(set(names)) != len(names):
+            raise BatchDefinitionError(f"{fname}: batch_variable_name repeats a name: {names}")
+        if "return" in hints and _list_like(hints["return"], returned=True) is False:
+            raise BatchDefinitionError(
+                f"{fname}: return annotation must be a list (or tuple, Sequence, numpy "
+                f"array) with one result per item, not {_show(hints['return'])}"
+            )
+        for name in ignore:
+            if name in names:
+                raise BatchDefinitionError(
+                    f"{fname}: ignore= names the batch parameter {name!r}; the batch is "
+                    "always part of the key"
+                )
+            if name not in by_name and self._varkw is None:
+                listed = ", ".join(p.name for p in params)
+                raise BatchDefinitionError(
+                    f"{fname}: ignore= names {name!r}, which is not a parameter; its "
+                    f"parameters are: {listed}"
+                )
+        self.names = names
+        self.ctx_params = tuple(
+            p.name for p in params if p.name not in names and p.name not in ignore
+        )
+        # No argument but the batch can reach the key: the key of an item is the item
+        # itself, and lookups need not build a tuple per item.
+        self.ctx_static_empty = not self.ctx_params
+        self._positions = tuple(
+            _position(params, name) if name in by_name else None for name in names
+        )
+
+        # Fast path: a function of plain positional-or-keyword parameters, called with
+        # positional arguments only (the common `embed(texts)`), binds by slicing.
+        self._fast = all(p.kind in _POSITIONAL for p in params)
+        self._nparams = len(params)
+        self._nrequired = sum(p.default is _P.empty for p in params)
+        defaults = [p.default for p in params]
+        self._tail_defaults = tuple(tuple(defaults[n:]) for n in range(len(params) + 1))
+        ctx_index = tuple(i for i, p in enumerate(params) if p.name in self.ctx_params)
+        self._ctx_get = _tuple_getter(ctx_index)
+
+    def split(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], Any]:
+        """The batch arguments (one per batch name) and the context key of one call."""
+        if self._fast and not kwargs and self._nrequired <= len(args) <= self._nparams:
+            full = args if len(args) == self._nparams else args + self._tail_defaults[len(args)]
+            return tuple(full[i] for i in self._positions), self._ctx_get(full)  # type: ignore[index]
+        return self._split_bound(args, kwargs)
+
+    def _split_bound(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], Any]:
+        """The general path: bind through the signature, defaults applied."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise BatchArgumentError(f"{self.fname}: {exc}") from None
+        bound.apply_defaults()
+        arguments = bound.arguments
+        extra: dict[str, Any] = arguments.get(self._varkw, {}) if self._varkw else {}
+        batches = []
+        for name in self.names:
+            if name in arguments and name != self._varkw:
+                batches.append(arguments[name])
+            elif name in extra:
+                batches.append(extra[name])
+            else:
+                raise BatchArgumentError(f"{self.fname}: missing the batch argument {name!r}")
+        ctx = []
+        for name in self.ctx_params:
+            value = arguments.get(name, ())
+            if name == self._varkw:
+                value = tuple(sorted((k, v) for k, v in value.items() if k not in self.names))
+            ctx.append(value)
+        return tuple(batches), tuple(ctx)
+
+    def rebuild(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], batches: tuple[Any, ...]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The same call with each batch argument replaced, spelled as the caller spelled it."""
+        new_args = list(args)
+        new_kwargs = dict(kwargs)
+        for name, position, batch in zip(self.names, self._positions, batches):
+            if position is not None and position < len(args):
+                new_args[position] = batch
+            else:
+                new_kwargs[name] = batch
+        return tuple(new_args), new_kwargs
+
+    def place(
+        self, batches: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """A call from batches and the other arguments, as ``map`` and ``invalidate`` get them."""
+        new_args = list(args)
+        new_kwargs = dict(kwargs)
+        slots = sorted(zip(self._positions, self.names, batches), key=_slot_order)
+        for position, name, batch in slots:
+            if position is not None and position <= len(new_args):
+                new_args.insert(position, batch)
+            else:
+                new_kwargs[name] = batch
+        return tuple(new_args), new_kwargs
+
+    def check_ctx(self, ctx: tuple[Any, ...]) -> None:
+        """Raise a clear error when an argument other than the batch is unhashable."""
+        for name, value in zip(self.ctx_params, ctx):
+            try:
+                hash(value)
+            except TypeError:
+                raise BatchArgumentError(
+                    f"{self.fname}: argument {name!r} is part of the cache key but its value "
+                    f"is unhashable ({type(value).__name__}); pass ignore=({name!r},) if it "
+                    "does not change the results, or a hashable value"
+                ) from None
+
+
+def _slot_order(slot: tuple[int | None, str, Any]) -> tuple[int, int]:
+    position = slot[0]
+    return (0, position) if position is not None else (1, 0)
+
+
+def _position(params: list[inspect.Parameter], name: str) -> int | None:
+    """Index of a parameter among the positional ones, None for keyword-only."""
+    for index, param in enumerate(params):
+        if param.kind not in _POSITIONAL:
+            return None
+        if param.name == name:
+            return index
+    return None
+
+
+def _tuple_getter(index: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    if not index:
+        return lambda full: ()
+    if len(index) == 1:
+        (only,) = index
+        return lambda full: (full[only],)
+    return itemgetter(*index)
+
+
+def _guess_batch_name(params: list[inspect.Parameter], hints: dict[str, Any], fname: str) -> str:
+    """The batch parameter of a function decorated without naming it."""
+    plain = [p for p in params if p.kind not in _VARIADIC]
+    if plain and plain[0].name in ("self", "cls"):
+        plain = plain[1:]
+    if len(plain) == 1:
+        return plain[0].name
+    listy = [p.name for p in plain if p.name in hints and _list_like(hints[p.name], False)]
+    if len(listy) == 1:
+        return listy[0]
+    shown = ", ".join(p.name for p in plain) or "none"
+    raise BatchDefinitionError(
+        f"{fname}: cannot tell which parameter holds the batch (parameters: {shown}); "
+        "pass batch_variable_name="
+    )
+
+
+def check_batch(batch: Any, name: str, fname: str) -> list[Any] | tuple[Any, ...]:
+    """The items of one batch argument as a sequence, or a clear error."""
+    kind = type(batch)
+    if kind is list or kind is tuple:
+        return batch  # type: ignore[no-any-return]
+    if isinstance(batch, _NOT_A_BATCH):
+        hint = " (wrap a single item in a list: [item])" if isinstance(batch, (str, bytes)) else ""
+        raise BatchArgumentError(
+            f"{fname}: {name!r} must be a list of items, got {kind.__name__}{hint}"
+        )
+    try:
+        return list(batch)
+    except TypeError:
+        raise BatchArgumentError(
+            f"{fname}: {name!r} must be a list of items, got {kind.__name__}"
+        ) from None
+
+
+# --- annotations -----------------------------------------------------------------------
+
+_SEQUENCE_NAMES = {"list", "List", "tuple", "Tuple", "Sequence", "MutableSequence"}
+_ARRAY_NAMES = {"ndarray", "NDArray", "Tensor", "ArrayLike"}
+_ITERABLE_NAMES = {"Iterable", "Collection", "Iterator", "Generator"}
+_SCALAR_NAMES = {
+    "str", "bytes", "bytearray", "int", "float", "bool", "complex", "dict", "Dict",
+    "Mapping", "MutableMapping", "set", "Set", "frozenset", "FrozenSet", "None",
+}  # fmt: skip
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """Resolved annotations; those that cannot be resolved stay strings."""
+    target = inspect.unwrap(func)
+    # Any failure to evaluate them all at once falls back to one by one: an annotation
+    # that names something imported only under TYPE_CHECKING must not break decoration.
+    with contextlib.suppress(Exception):
+        return typing.get_type_hints(target)
+    raw = getattr(target, "__annotations__", {}) or {}
+    namespace = getattr(target, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name, annotation in raw.items():
+        if isinstance(annotation, str):
+            # The function's own annotation text, in its own module: what get_type_hints
+            # evaluates too. One that still fails is judged by its text later.
+            with contextlib.suppress(Exception):
+                annotation = eval(annotation, dict(namespace))  # noqa: S307
+        hints[name] = annotation
+    return hints
+
+
+def _list_like(annotation: Any, returned: bool) -> bool | None:
+    """True for a list-like annotation, False for one that is not, None when unknown."""
+    if isinstance(annotation, str):
+        return _list_like_text(annotation, returned)
+    if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):
+        return None
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _list_like(typing.get_args(annotation)[0], returned)
+    if origin is typing.Union or (sys.version_info >= (3, 10) and origin is types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        verdicts = [_list_like(a, returned) for a in members]
+        if any(verdicts):
+            return True
+        return False if all(v is False for v in verdicts) else None
+    cls = origin if origin is not None else annotation
+    if annotation is None or cls is type(None):
+        return False
+    if not isinstance(cls, type):
+        return None
+    if issubclass(cls, (str, bytes, bytearray, cabc.Mapping, cabc.Set)):
+        return False
+    if issubclass(cls, cabc.Sequence) or cls.__name__ in _ARRAY_NAMES:
+        return True
+    if not returned and issubclass(cls, cabc.Iterable):
+        return True
+    return hasattr(cls, "__getitem__") and hasattr(cls, "__len__")
+
+
+def _list_like_text(text: str, returned: bool) -> bool | None:
+    """Judge an annotation that could not be evaluated by its text alone."""
+    members = [m.strip() for m in text.split("|")]
+    if len(members) > 1:
+        verdicts = [_list_like_text(m, returned) for m in members if m != "None"]
+        return True if any(verdicts) else (None if None in verdicts else False)
+    head = text.split("[", 1)[0].strip().rsplit(".", 1)[-1]
+    if head == "Optional" and "[" in text:
+        return _list_like_text(text.split("[", 1)[1].rsplit("]", 1)[0], returned)
+    if head in _SEQUENCE_NAMES or head in _ARRAY_NAMES:
+        return True
+    if head in _ITERABLE_NAMES:
+        return None if returned else True
+    if head in _SCALAR_NAMES:
+        return False
+    return None
+
+
+def _show(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")

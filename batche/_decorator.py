@@ -1,0 +1,668 @@
+"""``cache_batch_variable``: the per-item cache around a list-in/list-out function.
+
+Data flows one way: bind the call -> make keys -> look them up -> call the function on
+the distinct misses -> check the results -> store them -> merge in input order. The
+steps after the lookup are one generator (``_Core.compute``) that does no I/O itself; a
+sync driver and an async driver run it, so both kinds of function share every rule.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import sys
+import threading
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Hashable,
+    Iterable,
+    Iterator,
+    MutableMapping,
+    Sequence,
+)
+from itertools import islice, repeat
+from typing import Any, Generic, NamedTuple, TypeVar, Union, overload
+
+from ._binding import Binder, check_batch, display_name
+from ._errors import BatchArgumentError, BatchDefinitionError
+from ._plan import merge, plan
+from ._results import assemble, result_rows
+from .stores._memory import LRUStore, MemoryStore
+
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+else:  # pragma: no cover - exercised on 3.9 only
+    from typing_extensions import ParamSpec
+
+__all__ = ["AsyncCachedBatchFunction", "CacheInfo", "CachedBatchFunction", "cache_batch_variable"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+KeyFunc = Callable[[Any], Hashable]
+
+
+class CacheInfo(NamedTuple):
+    """Counts of one decorated function, per item (``functools.lru_cache``'s names).
+
+    ``misses`` counts items sent to the function; ``hits`` every other item asked for,
+    so ``hits + misses`` is the number of items asked for.
+    """
+
+    hits: int
+    misses: int
+    maxsize: int | None
+    currsize: int
+
+
+class _Invoke:
+    """An instruction from the engine to its driver: call the function with these."""
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.args = args
+        self.kwargs = kwargs
+
+
+class _Call:
+    """What one call looked up: its arguments, items, keys and the values found."""
+
+    __slots__ = ("args", "complete", "keys", "kwargs", "seqs", "sources", "values")
+
+    def __init__(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        sources: tuple[Any, ...],
+        seqs: tuple[Sequence[Any], ...],
+        keys: Sequence[Hashable],
+        values: list[Any],
+        complete: bool,
+    ) -> None:
+        self.args = args
+        self.complete = complete
+        self.kwargs = kwargs
+        self.sources = sources
+        self.seqs = seqs
+        self.keys = keys
+        self.values = values
+
+
+_Engine = Generator[_Invoke, Any, Any]
+
+
+class _Core:
+    """Everything one decorated function knows, shared by its sync and async wrapper."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        names: tuple[str, ...] | None,
+        *,
+        mapping: MutableMapping[Hashable, Any],
+        key: KeyFunc | None,
+        ignore: tuple[str, ...],
+        max_batch_size: int | None,
+    ) -> None:
+        self.func = func
+        self.fname = display_name(func)
+        self.binder = Binder(func, names, ignore, fname=self.fname)
+        names = self.binder.names
+        self.shown_names = repr(names[0]) if len(names) == 1 else repr(names)
+        self.mapping = mapping
+        self.store = MemoryStore(mapping)
+        self.key = key
+        self.max_batch_size = max_batch_size
+        # None: results are lists; an empty array like the last result when the function
+        # returns arrays; True when only the return annotation says it does.
+        self.template: Any = True if _annotated_array(func) else None
+        # Guards the two counters (+= is not atomic across threads).
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    # -- the steps of a call ---------------------------------------------------------
+
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
+        """Bind the call, make the keys of its items and look them up."""
+        binder = self.binder
+        sources, ctx = binder.split(args, kwargs)
+        if len(sources) == 1:
+            seqs: tuple[Sequence[Any], ...] = (
+                check_batch(sources[0], binder.names[0], self.fname),
+            )
+            items = seqs[0]
+        else:
+            seqs = tuple(check_batch(s, n, self.fname) for s, n in zip(sources, binder.names))
+            lengths = {len(s) for s in seqs}
+            if len(lengths) > 1:
+                shown = ", ".join(f"{n!r} has {len(s)}" for n, s in zip(binder.names, seqs))
+                raise BatchArgumentError(
+                    f"{self.fname}: the batch parameters must have one entry per item: {shown}"
+                )
+            items = list(zip(*seqs))
+        keys = self.keys_of(items, ctx)
+        try:
+            values, complete = self.store.lookup(keys)
+        except TypeError as exc:
+            raise self.unhashable(items, keys, ctx) or exc from None
+        return _Call(args, kwargs, sources, seqs, keys, values, complete)
+
+    def keys_of(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> Sequence[Hashable]:
+        """The key of each item: the item (or ``key(item)``), with the context if any."""
+        base = items if self.key is None else list(map(self.key, items))
+        if self.binder.ctx_static_empty:
+            return base
+        return list(zip(base, repeat(ctx)))
+
+    def hits_only(self, call: _Call) -> Any:
+        """The answer of a call whose every item was found."""
+        with self._lock:
+            self.hits += len(call.values)
+        return assemble(call.values, self.template)
+
+    def compute(self, call: _Call) -> _Engine:
+        """Compute the distinct misses of ``call`` (chunk by chunk), store and merge them."""
+        values, keys = call.values, call.keys
+        todo_plan = plan(keys, values)
+        todo, firsts = todo_plan.todo, todo_plan.firsts
+        with self._lock:
+            self.hits += len(values) - len(todo)
+        if not todo:  # every miss was stored by another caller meanwhile
+            return assemble(values, self.template)
+        step = self.max_batch_size or len(todo)
+        found: dict[Hashable, Any] = {}
+        out: Any = None
+        for start in range(0, len(todo), step):
+            chunk_keys = todo[start : start + step]
+            batches = self.miss_batches(call, firsts[start : start + step])
+            args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
+            with self._lock:
+                self.misses += len(chunk_keys)
+            out = yield _Invoke(args, kwargs)
+            rows, self.template = result_rows(out, len(chunk_keys), self.fname, self.shown_names)
+            chunk = dict(zip(chunk_keys, rows))
+            self.store.set_many(chunk)
+            found.update(chunk)
+        if step >= len(values) and len(todo_plan.positions) == len(todo) == len(values):
+            # One call computed the whole batch, in order: its result is the answer.
+            return out if self.template is not None else rows
+        return assemble(merge(values, keys, todo_plan.positions, found), self.template)
+
+    def miss_batches(self, call: _Call, firsts: list[int]) -> tuple[Any, ...]:
+        """Each batch argument cut down to the items at ``firsts``, in the caller's type."""
+        batches = []
+        for source, seq in zip(call.sources, call.seqs):
+            np = sys.modules.get("numpy")
+            if np is not None and isinstance(source, np.ndarray):
+                batches.append(source[np.asarray(firsts, dtype=np.intp)])
+            else:
+                batches.append(list(map(seq.__getitem__, firsts)))
+        return tuple(batches)
+
+    def unhashable(
+        self, items: Sequence[Any], keys: Sequence[Hashable], ctx: tuple[Any, ...]
+    ) -> BatchArgumentError | None:
+        """The error that names what made a lookup fail with TypeError, if it is ours."""
+        self.binder.check_ctx(ctx)
+        for index, (item, key) in enumerate(zip(items, keys)):
+            try:
+                hash(key)
+            except TypeError:
+                if self.key is None:
+                    return BatchArgumentError(
+                        f"{self.fname}: item {index} of {self.shown_names} is unhashable "
+                        f"({type(item).__name__}); pass key= to cache_batch_variable to map "
+                        "each item to a hashable key"
+                    )
+                return BatchArgumentError(
+                    f"{self.fname}: key= returned an unhashable {type(key).__name__} for "
+                    f"item {index} of {self.shown_names}"
+                )
+        return None
+
+    # -- the public extras -----------------------------------------------------------
+
+    def chunks(
+        self,
+        iterable: Iterable[Any],
+        chunk_size: int,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """The calls ``map`` makes: one per chunk of ``iterable``."""
+        _check_chunk_size(self.fname, chunk_size)
+        iterator = iter(iterable)
+        while True:
+            chunk = list(islice(iterator, chunk_size))
+            if not chunk:
+                return
+            yield self.binder.place(self.split_items(chunk), args, kwargs)
+
+    def split_items(self, items: Sequence[Any]) -> tuple[Any, ...]:
+        """Items as batch arguments: itself for one batch parameter, unzipped for several."""
+        if len(self.binder.names) == 1:
+            return (items,)
+        width = len(self.binder.names)
+        if any(not isinstance(i, tuple) or len(i) != width for i in items):
+            raise BatchArgumentError(
+                f"{self.fname}: with batch parameters {self.shown_names}, each item must be "
+                f"a tuple of {width} values"
+            )
+        return tuple(list(column) for column in zip(*items))
+
+    def invalidate(self, batch: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Drop the entries of ``batch`` for these other arguments."""
+        items = check_batch(batch, self.binder.names[0], self.fname)
+        call_args, call_kwargs = self.binder.place(self.split_items(items), args, kwargs)
+        _, ctx = self.binder.split(call_args, call_kwargs)
+        keys = self.keys_of(items, ctx)
+        try:
+            self.store.delete_many(keys)
+        except TypeError as exc:
+            raise self.unhashable(items, keys, ctx) or exc from None
+
+    def cache_info(self) -> CacheInfo:
+        with self._lock:
+            hits, misses = self.hits, self.misses
+        return CacheInfo(hits, misses, self.store.maxsize, len(self.store))
+
+    def cache_clear(self) -> None:
+        self.store.clear()
+        with self._lock:
+            self.hits = self.misses = 0
+
+
+def _run_sync(engine: _Engine, func: Callable[..., Any]) -> Any:
+    """Drive the engine, calling ``func`` where it asks to."""
+    try:
+        op = next(engine)
+        while True:
+            try:
+                result = func(*op.args, **op.kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
+                op = engine.throw(exc)
+            else:
+                op = engine.send(result)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def _run_async(engine: _Engine, func: Callable[..., Awaitable[Any]]) -> Any:
+    """Drive the engine, awaiting ``func`` where it asks to."""
+    try:
+        op = next(engine)
+        while True:
+            try:
+                result = await func(*op.args, **op.kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
+                op = engine.throw(exc)
+            else:
+                op = engine.send(result)
+    except StopIteration as stop:
+        return stop.value
+
+
+class _Wrapper:
+    """What the sync and async decorated functions have in common."""
+
+    _core: _Core
+    __wrapped__: Callable[..., Any]
+
+    def __init__(self, core: _Core) -> None:
+        self._core = core
+        functools.update_wrapper(self, core.func)  # type: ignore[arg-type]
+
+    @property
+    def cache(self) -> MutableMapping[Hashable, Any]:
+        """The store, as passed with ``cache=`` (or made from ``maxsize``/``ttl``)."""
+        return self._core.mapping
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses (items sent to the function), maxsize and current size."""
+        return self._core.cache_info()
+
+    def cache_clear(self) -> None:
+        """Empty the store and reset the counts."""
+        self._core.cache_clear()
+
+    def invalidate(self, batch: Any, /, *args: Any, **kwargs: Any) -> None:
+        """Drop the cached results of ``batch``'s items for these other arguments.
+
+        The other arguments are given as in a call, without the batch; absent items are
+        ignored. With several batch parameters, ``batch`` holds tuples of items.
+        """
+        self._core.invalidate(batch, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<cached batch function {self._core.fname[:-2]}>"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return _Bound(self, obj)
+
+
+class CachedBatchFunction(_Wrapper, Generic[P, R]):
+    """A sync batch function with a per-item cache (what ``cache_batch_variable`` returns)."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        core = self._core
+        call = core.begin(args, kwargs)
+        if call.complete:
+            return core.hits_only(call)  # type: ignore[no-any-return]
+        return _run_sync(core.compute(call), core.func)  # type: ignore[no-any-return]
+
+    def map(
+        self, iterable: Iterable[Any], /, *args: Any, chunk_size: int = 256, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Results for an iterable of any length, lazily and in order, a chunk at a time.
+
+        Each chunk of ``chunk_size`` items is one cached call (with the other arguments
+        as given, the batch left out); at most one chunk is held in memory.
+        """
+        for call_args, call_kwargs in self._core.chunks(iterable, chunk_size, args, kwargs):
+            yield from self(*call_args, **call_kwargs)  # type: ignore[misc]
+
+
+class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
+    """An async batch function with a per-item cache (what ``cache_batch_variable`` returns)."""
+
+    def __init__(self, core: _Core) -> None:
+        super().__init__(core)
+        _mark_coroutine_function(self)
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        core = self._core
+        call = core.begin(args, kwargs)
+        if call.complete:
+            return core.hits_only(call)  # type: ignore[no-any-return]
+        return await _run_async(core.compute(call), core.func)  # type: ignore[no-any-return]
+
+    async def map(
+        self,
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *args: Any,
+        chunk_size: int = 256,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Results for a (sync or async) iterable of any length, lazily, a chunk at a time."""
+        core = self._core
+        if not isinstance(iterable, AsyncIterable):
+            for call_args, call_kwargs in core.chunks(iterable, chunk_size, args, kwargs):
+                for result in await self(*call_args, **call_kwargs):  # type: ignore[attr-defined]
+                    yield result
+            return
+        _check_chunk_size(core.fname, chunk_size)
+        chunk: list[Any] = []
+        async for item in iterable:
+            chunk.append(item)
+            if len(chunk) == chunk_size:
+                for result in await self._chunk(chunk, args, kwargs):
+                    yield result
+                chunk = []
+        if chunk:
+            for result in await self._chunk(chunk, args, kwargs):
+                yield result
+
+    async def _chunk(self, chunk: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call_args, call_kwargs = self._core.binder.place(
+            self._core.split_items(chunk), args, kwargs
+        )
+        return await self(*call_args, **call_kwargs)
+
+
+class _Bound:
+    """A decorated method bound to its instance (like a bound method, keeping the extras)."""
+
+    __slots__ = ("__func__", "__self__")
+
+    def __init__(self, wrapper: _Wrapper, obj: Any) -> None:
+        self.__func__ = wrapper
+        self.__self__ = obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__func__(self.__self__, *args, **kwargs)  # type: ignore[operator]
+
+    def map(self, iterable: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self.__func__.map(iterable, self.__self__, *args, **kwargs)  # type: ignore[attr-defined]
+
+    def invalidate(self, batch: Any, /, *args: Any, **kwargs: Any) -> None:
+        self.__func__.invalidate(batch, self.__self__, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__func__, name)
+
+    def __repr__(self) -> str:
+        return f"<bound {self.__func__!r} of {self.__self__!r}>"
+
+
+# -- the decorator ---------------------------------------------------------------------
+
+
+class _Decorator:
+    """``cache_batch_variable(...)`` before it is applied to a function."""
+
+    __slots__ = ("_options",)
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # async first, on purpose
+        self, func: Callable[P, Awaitable[R]]
+    ) -> AsyncCachedBatchFunction[P, R]: ...
+    @overload
+    def __call__(self, func: Callable[P, R]) -> CachedBatchFunction[P, R]: ...
+    def __call__(self, func: Callable[..., Any]) -> Any:
+        return _decorate(func, **self._options)
+
+
+NameSpec = Union[str, Sequence[str], None]
+
+
+@overload
+def cache_batch_variable(  # type: ignore[overload-overlap]  # async first, on purpose
+    batch_variable_name: Callable[P, Awaitable[R]],
+) -> AsyncCachedBatchFunction[P, R]: ...
+@overload
+def cache_batch_variable(batch_variable_name: Callable[P, R]) -> CachedBatchFunction[P, R]: ...
+@overload
+def cache_batch_variable(
+    batch_variable_name: NameSpec = None,
+    maxsize: int | None = None,
+    *,
+    cache: MutableMapping[Any, Any] | None = None,
+    ttl: float | None = None,
+    key: KeyFunc | None = None,
+    ignore: str | Iterable[str] = (),
+    max_batch_size: int | None = None,
+) -> _Decorator: ...
+def cache_batch_variable(
+    batch_variable_name: Any = None,
+    maxsize: int | None = None,
+    *,
+    cache: MutableMapping[Any, Any] | None = None,
+    ttl: float | None = None,
+    key: KeyFunc | None = None,
+    ignore: str | Iterable[str] = (),
+    max_batch_size: int | None = None,
+) -> Any:
+    """Cache a list-in/list-out function per item of its batch argument.
+
+    A call looks each item up, sends only the misses to the function (each distinct
+    item once, in order of first appearance; not at all when nothing is missing) and
+    returns one result per item in input order, exactly what the plain function would
+    return. The other arguments are part of each item's key. If the function raises or
+    returns the wrong number of results, nothing from that call is cached.
+
+    Args:
+        batch_variable_name: the parameter holding the batch; optional when the function
+            has one parameter (besides ``self``/``cls``) or one annotated as a list. A
+            tuple of names zips several equal-length batch parameters item by item.
+        maxsize: ``None`` for an unbounded dict; an int for an LRU of that many items.
+        cache: any ``MutableMapping`` to use as the store (a ``cachetools`` cache, a dict
+            shared on purpose).
+        ttl: seconds an entry lives (a ``cachetools.TTLCache``, bounded by ``maxsize``).
+        key: maps an item to a hashable key (for dicts, arrays, models).
+        ignore: names of arguments left out of the key (``"self"``, ``"client"``).
+        max_batch_size: most items sent to the function in one call; misses go in
+            chunks, each stored as soon as it is computed.
+
+    Example::
+
+        @cache_batch_variable(batch_variable_name="texts", maxsize=10_000)
+        def embed(texts: list[str], model: str = "small") -> list[list[float]]: ...
+    """
+    if callable(batch_variable_name) and not isinstance(batch_variable_name, str):
+        return _decorate(batch_variable_name, None, None)
+    options: dict[str, Any] = {
+        "names": _check_names(batch_variable_name),
+        "mapping": _check_store(maxsize, cache, ttl),
+        "key": key,
+        "ignore": _check_ignore(ignore),
+        "max_batch_size": max_batch_size,
+    }
+    if key is not None and not callable(key):
+        raise BatchDefinitionError(f"cache_batch_variable(): key must be callable, got {key!r}")
+    if max_batch_size is not None and (
+        isinstance(max_batch_size, bool)
+        or not isinstance(max_batch_size, int)
+        or max_batch_size < 1
+    ):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): max_batch_size must be None or an int >= 1, got "
+            f"{max_batch_size!r}"
+        )
+    return _Decorator(options)
+
+
+def _decorate(
+    func: Any,
+    names: tuple[str, ...] | None,
+    mapping: MutableMapping[Hashable, Any] | None,
+    key: KeyFunc | None = None,
+    ignore: tuple[str, ...] = (),
+    max_batch_size: int | None = None,
+) -> Any:
+    if isinstance(func, (classmethod, staticmethod)):
+        wrapped = _decorate(func.__func__, names, mapping, key, ignore, max_batch_size)
+        return type(func)(wrapped)
+    if not callable(func):
+        raise BatchDefinitionError(
+            f"cache_batch_variable() decorates a function, got {type(func).__name__}"
+        )
+    core = _Core(
+        func,
+        names,
+        mapping={} if mapping is None else mapping,
+        key=key,
+        ignore=ignore,
+        max_batch_size=max_batch_size,
+    )
+    if is_async_callable(func):
+        return AsyncCachedBatchFunction(core)
+    return CachedBatchFunction(core)
+
+
+def _check_names(names: Any) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return (names,)
+    if isinstance(names, Sequence) and names and all(isinstance(n, str) for n in names):
+        return tuple(names)
+    raise BatchDefinitionError(
+        "cache_batch_variable(): batch_variable_name must be a parameter name or a tuple of "
+        f"names, got {names!r}"
+    )
+
+
+def _check_ignore(ignore: Any) -> tuple[str, ...]:
+    if isinstance(ignore, str):
+        return (ignore,)
+    try:
+        names = tuple(ignore)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): ignore must be a name or names of parameters, got {ignore!r}"
+        )
+    return names
+
+
+def _check_store(maxsize: Any, cache: Any, ttl: Any) -> MutableMapping[Hashable, Any] | None:
+    """The mapping ``maxsize``, ``cache`` and ``ttl`` describe (None: a new dict)."""
+    if maxsize is not None and (
+        isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0
+    ):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): maxsize must be None or an int >= 0, got {maxsize!r}"
+        )
+    if ttl is not None and (
+        isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0
+    ):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): ttl must be a number of seconds > 0, got {ttl!r}"
+        )
+    if cache is not None:
+        if maxsize is not None or ttl is not None:
+            raise BatchDefinitionError(
+                "cache_batch_variable(): pass either cache= or maxsize=/ttl=, not both; "
+                "bound the cache you pass instead"
+            )
+        if not isinstance(cache, MutableMapping):
+            raise BatchDefinitionError(
+                f"cache_batch_variable(): cache must be a MutableMapping (dict, cachetools "
+                f"cache), got {type(cache).__name__}"
+            )
+        return cache
+    if ttl is not None:
+        from cachetools import TTLCache
+
+        return TTLCache(maxsize=math.inf if maxsize is None else maxsize, ttl=ttl)
+    if maxsize is not None:
+        return LRUStore(maxsize)
+    return None
+
+
+def _check_chunk_size(fname: str, chunk_size: Any) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise BatchArgumentError(f"{fname}: chunk_size must be an int >= 1, got {chunk_size!r}")
+
+
+def _annotated_array(func: Callable[..., Any]) -> bool:
+    """True when the return annotation names a numpy array."""
+    annotation = getattr(inspect.unwrap(func), "__annotations__", {}).get("return")
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if not isinstance(text, str):
+        return False
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None:
+        text = getattr(origin, "__name__", "")
+    return text.split("[", 1)[0].rsplit(".", 1)[-1] in ("ndarray", "NDArray")
+
+
+_ASYNC_MARK = "_batche_is_async"
+
+
+def is_async_callable(func: Any) -> bool:
+    """True for ``async def`` functions, partials of them, and batche's async wrappers."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return inspect.iscoroutinefunction(func) or getattr(func, _ASYNC_MARK, False) is True
+
+
+def _mark_coroutine_function(obj: Any) -> None:
+    """Let ``inspect.iscoroutinefunction`` (3.12+) and batche see an async wrapper."""
+    setattr(obj, _ASYNC_MARK, True)
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(obj)

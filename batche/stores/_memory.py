@@ -1,0 +1,170 @@
+"""In-process stores: a fast LRU mapping, and the adapter batche uses for any mapping."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Hashable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from itertools import compress, repeat
+from operator import is_, is_not
+from typing import Any
+
+from .._plan import MISS
+
+__all__ = ["LRUStore", "MemoryStore"]
+
+
+class LRUStore(MutableMapping[Hashable, Any]):
+    """A mapping of at most ``maxsize`` entries that evicts the least recently used.
+
+    Eviction order is ``cachetools.LRUCache``'s: reading an entry or writing it makes it
+    the most recent; a write to a full store first evicts the least recent. It is built
+    on the C ``OrderedDict`` so that batche can look a whole batch up at C speed.
+    ``maxsize=0`` stores nothing, like ``functools.lru_cache(maxsize=0)``.
+    Not thread-safe on its own: batche guards it with a lock.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+            raise ValueError(f"LRUStore: maxsize must be an int >= 0, got {maxsize!r}")
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._maxsize = maxsize
+
+    @property
+    def maxsize(self) -> int:
+        """The most entries the store keeps."""
+        return self._maxsize
+
+    @property
+    def currsize(self) -> int:
+        """The entries the store holds now."""
+        return len(self._data)
+
+    def __getitem__(self, key: Hashable) -> Any:
+        value = self._data[key]
+        self._data.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        data = self._data
+        if key in data:
+            data[key] = value
+            data.move_to_end(key)
+            return
+        if self._maxsize == 0:
+            return
+        while len(data) >= self._maxsize:
+            data.popitem(last=False)
+        data[key] = value
+
+    def __delitem__(self, key: Hashable) -> None:
+        del self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def __repr__(self) -> str:
+        return f"LRUStore(maxsize={self._maxsize}, currsize={len(self._data)})"
+
+    def _lookup(self, keys: Sequence[Hashable]) -> tuple[list[Any], bool]:
+        """Values for ``keys`` (MISS where absent), touching each hit in order."""
+        data = self._data
+        try:
+            values = list(map(data.__getitem__, keys))
+        except KeyError:
+            values = list(map(data.get, keys, repeat(MISS)))
+            deque(map(data.move_to_end, compress(keys, map(is_not, values, repeat(MISS)))), 0)
+            return values, False
+        deque(map(data.move_to_end, keys), 0)
+        return values, True
+
+
+class MemoryStore:
+    """Any ``MutableMapping`` (dict, ``LRUStore``, ``cachetools`` caches) as a batche store.
+
+    Reads and writes go through one lock unless the mapping is a plain ``dict``, whose
+    single operations are atomic in CPython; ``cachetools`` caches reorder themselves on
+    reads and are not thread-safe on their own.
+    """
+
+    def __init__(self, mapping: MutableMapping[Hashable, Any]) -> None:
+        self.mapping = mapping
+        # Guards every access to a mapping that is not a plain dict; held only for the
+        # in-memory reads and writes of one batch, never while the function runs.
+        self._lock = threading.Lock()
+        if type(mapping) is dict:
+            self.lookup = self._lookup_dict
+        elif type(mapping) is LRUStore:
+            self.lookup = self._lookup_lru
+        else:
+            self.lookup = self._lookup_mapping
+
+    @property
+    def maxsize(self) -> int | None:
+        """The mapping's bound, when it has one."""
+        maxsize = getattr(self.mapping, "maxsize", None)
+        return maxsize if isinstance(maxsize, int) else None
+
+    # Each lookup returns the values for the keys (MISS where absent) and whether every
+    # key was found, which the fast paths learn for free.
+
+    def _lookup_dict(self, keys: Sequence[Hashable]) -> tuple[list[Any], bool]:
+        mapping = self.mapping
+        try:
+            # All hits is the path worth having fast: one C loop, no per-item test.
+            return list(map(mapping.__getitem__, keys)), True
+        except KeyError:
+            return list(map(mapping.get, keys, repeat(MISS))), False
+
+    def _lookup_lru(self, keys: Sequence[Hashable]) -> tuple[list[Any], bool]:
+        with self._lock:
+            return self.mapping._lookup(keys)  # type: ignore[attr-defined, no-any-return]
+
+    def _lookup_mapping(self, keys: Sequence[Hashable]) -> tuple[list[Any], bool]:
+        with self._lock:
+            values = list(map(self.mapping.get, keys, repeat(MISS)))
+        return values, not any(map(is_, values, repeat(MISS)))
+
+    def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
+        """The entries found for ``keys``; absent keys are left out."""
+        keys = list(keys)
+        values, _ = self.lookup(keys)
+        return {k: v for k, v in zip(keys, values) if v is not MISS}
+
+    def set_many(self, mapping: Mapping[Hashable, Any]) -> None:
+        """Store every entry of ``mapping``, in its order."""
+        target = self.mapping
+        if type(target) is dict:
+            target.update(mapping)
+            return
+        with self._lock:
+            for key, value in mapping.items():
+                try:
+                    target[key] = value
+                except ValueError:
+                    # cachetools refuses an entry larger than its maxsize ("value too
+                    # large"): such an entry is simply not cached.
+                    continue
+
+    def delete_many(self, keys: Iterable[Hashable]) -> None:
+        """Remove the entries of ``keys``; absent keys are ignored."""
+        with self._lock:
+            for key in keys:
+                self.mapping.pop(key, None)
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        with self._lock:
+            self.mapping.clear()
+
+    def __len__(self) -> int:
+        return len(self.mapping)
