@@ -1,0 +1,198 @@
+"""Invariants over random call sequences (hypothesis)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cachetools
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batche import cache_batch_variable
+
+ITEMS = st.one_of(st.integers(-3, 12), st.sampled_from(["a", "b", "c", "", "é"]), st.none())
+BATCH = st.lists(ITEMS, max_size=12)
+MODEL = st.sampled_from(["small", "large"])
+CALLS = st.lists(st.tuples(BATCH, MODEL), max_size=25)
+STORES = st.sampled_from(["dict", "lru", "lru1", "ttl", "cachetools-lru", "lfu"])
+
+
+def reference(item: Any, model: str) -> tuple[str, str, str]:
+    """The plain function's answer for one item (type included: 1 and True must not mix)."""
+    return (type(item).__name__, repr(item), model)
+
+
+def store_options(kind: str, clock: list[float]) -> dict[str, Any]:
+    return {
+        "dict": {},
+        "lru": {"maxsize": 5},
+        "lru1": {"maxsize": 1},
+        "ttl": {"cache": cachetools.TTLCache(maxsize=6, ttl=10, timer=lambda: clock[0])},
+        "cachetools-lru": {"cache": cachetools.LRUCache(maxsize=4)},
+        "lfu": {"cache": cachetools.LFUCache(maxsize=4)},
+    }[kind]
+
+
+def check_sequence(calls: list[tuple[list[Any], str]], kind: str, is_async: bool) -> None:
+    clock = [0.0]
+    seen: list[tuple[list[Any], str]] = []
+
+    def body(items: list[Any], model: str = "small") -> list[Any]:
+        seen.append((list(items), model))
+        return [reference(i, model) for i in items]
+
+    if is_async:
+
+        async def abody(items: list[Any], model: str = "small") -> list[Any]:
+            return body(items, model)
+
+        f: Any = cache_batch_variable("items", **store_options(kind, clock))(abody)
+    else:
+        f = cache_batch_variable("items", **store_options(kind, clock))(body)
+    stored: set[tuple[Any, str]] = set()
+    for n, (batch, model) in enumerate(calls):
+        clock[0] = n * 3.0  # entries expire after about three calls with the TTL store
+        before = len(seen)
+        result = f(batch, model=model)
+        if is_async:
+            result = asyncio.run(result)
+        assert result == [reference(i, model) for i in batch]
+        asked = set(batch)
+        sent = seen[before:]
+        assert len(sent) <= 1
+        if sent:
+            items, sent_model = sent[0]
+            assert sent_model == model
+            # distinct, in order of first appearance, only items of this call
+            assert items == list(dict.fromkeys(items))
+            first_order = [i for i in dict.fromkeys(batch) if i in set(items)]
+            assert items == first_order
+            assert set(items) <= asked
+        if kind == "dict":
+            # unbounded: exactly the items never computed before for this model
+            expected = [i for i in dict.fromkeys(batch) if (i, model) not in stored]
+            assert [s[0] for s in sent] == ([expected] if expected else [])
+            stored.update((i, model) for i in asked)
+    info = f.cache_info()
+    assert info.hits + info.misses == sum(len(b) for b, _ in calls)
+    assert info.misses == sum(len(items) for items, _ in seen)
+
+
+@settings(max_examples=150, deadline=None)
+@given(calls=CALLS, kind=STORES)
+def test_cached_equals_plain_sync(calls: list[tuple[list[Any], str]], kind: str) -> None:
+    check_sequence(calls, kind, is_async=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(calls=CALLS, kind=STORES)
+def test_cached_equals_plain_async(calls: list[tuple[list[Any], str]], kind: str) -> None:
+    check_sequence(calls, kind, is_async=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(calls=st.lists(BATCH, max_size=20), max_batch_size=st.integers(1, 5))
+def test_chunks_never_exceed_max_batch_size(calls: list[list[Any]], max_batch_size: int) -> None:
+    sizes: list[int] = []
+
+    @cache_batch_variable("items", max_batch_size=max_batch_size)
+    def f(items: list[Any]) -> list[Any]:
+        sizes.append(len(items))
+        return [reference(i, "m") for i in items]
+
+    for batch in calls:
+        assert f(batch) == [reference(i, "m") for i in batch]
+    assert all(1 <= s <= max_batch_size for s in sizes)
+
+
+@settings(max_examples=100, deadline=None)
+@given(corpus=st.lists(ITEMS, max_size=60), chunk_size=st.integers(1, 9))
+def test_map_equals_plain(corpus: list[Any], chunk_size: int) -> None:
+    f = cache_batch_variable("items")(lambda items: [reference(i, "m") for i in items])
+    assert list(f.map(iter(corpus), chunk_size=chunk_size)) == [reference(i, "m") for i in corpus]
+
+
+# -- batche 0.1.1, the real package -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """batche 0.1.1 from PyPI, imported as ``batche_legacy`` beside this package."""
+    target: Path = tmp_path_factory.mktemp("legacy")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+         "batche==0.1.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    package = target / "batche"
+    spec = importlib.util.spec_from_file_location(
+        "batche_legacy", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["batche_legacy"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+HASHABLE = st.one_of(st.integers(0, 9), st.sampled_from(["a", "b", "c", "d"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls=st.lists(st.lists(HASHABLE, min_size=1, max_size=8), max_size=25),
+       maxsize=st.one_of(st.none(), st.integers(1, 6)))  # fmt: skip
+def test_same_number_of_calls_as_batche_0_1_1(
+    legacy: ModuleType, calls: list[list[Any]], maxsize: int | None
+) -> None:
+    counts = {"old": 0, "new": 0}
+
+    def make(which: str) -> Any:
+        def f(batch_items):  # type: ignore[no-untyped-def]  # 0.1.1 cannot read string annotations
+            counts[which] += 1
+            return [reference(i, "m") for i in batch_items]
+
+        return f
+
+    old = legacy.cache_batch_variable(batch_variable_name="batch_items", maxsize=maxsize)(
+        make("old")
+    )
+    new = cache_batch_variable(batch_variable_name="batch_items", maxsize=maxsize)(make("new"))
+    for batch in calls:
+        assert new(batch) == old(batch)
+        assert counts["new"] == counts["old"]
+
+
+def test_legacy_import_paths_and_errors(legacy: ModuleType) -> None:
+    from batche.batche import BatcheException
+    from batche.batche import cache_batch_variable as same
+
+    assert same is cache_batch_variable
+    old_exc = legacy.batche.BatcheException
+    # Real annotation objects: batche 0.1.1 fails on the strings this module would make.
+    namespace: dict[str, Any] = {}
+    source = (
+        "def wrong(batch_items: list) -> list:\n    return batch_items[:1]\n"
+        "def bad_annotation(batch_items: int) -> list:\n    return []\n"
+        "def bad_return(batch_items: list) -> int:\n    return 0\n"
+    )
+    exec(compile(source, "<legacy-functions>", "exec", dont_inherit=True), namespace)
+    pairs = ((legacy.cache_batch_variable, old_exc), (cache_batch_variable, BatcheException))
+    for decorator, exc_type in pairs:
+        f = decorator(batch_variable_name="batch_items")(namespace["wrong"])
+        with pytest.raises(exc_type, match="same length as the batch"):
+            f([1, 2])
+        with pytest.raises(exc_type, match="must be a valid argument of the batch function"):
+            decorator(batch_variable_name="nope")(namespace["wrong"])
+        with pytest.raises(exc_type, match="annotation must be a list of hashable objects"):
+            decorator(batch_variable_name="batch_items")(namespace["bad_annotation"])
+        with pytest.raises(exc_type, match="return annotation must be a list"):
+            decorator(batch_variable_name="batch_items")(namespace["bad_return"])
