@@ -187,7 +187,10 @@ class _Core:
             out = yield _Invoke(args, kwargs)
             rows, self.template = result_rows(out, len(chunk_keys), self.fname, self.shown_names)
             chunk = dict(zip(chunk_keys, rows))
-            self.store.set_many(chunk)
+            if todo_plan.recency is None:
+                self.store.set_many(chunk)
+            else:  # a repeated item was used last where it last appears: an LRU must see that
+                self.store.set_many({k: chunk[k] for k in todo_plan.write_order(chunk_keys)})
             found.update(chunk)
         if step >= len(values) and len(todo_plan.positions) == len(todo) == len(values):
             # One call computed the whole batch, in order: its result is the answer.

@@ -32,15 +32,30 @@ MISS: Final[Any] = _Miss()
 class Plan:
     """The misses of one lookup: their positions, and the distinct keys to compute."""
 
-    __slots__ = ("firsts", "positions", "todo")
+    __slots__ = ("firsts", "positions", "recency", "todo")
 
-    def __init__(self, positions: list[int], todo: list[Hashable], firsts: list[int]) -> None:
+    def __init__(
+        self,
+        positions: list[int],
+        todo: list[Hashable],
+        firsts: list[int],
+        recency: dict[Hashable, int] | None = None,
+    ) -> None:
         #: positions of the batch whose value is missing, in order
         self.positions = positions
         #: distinct missing keys in order of first appearance
         self.todo = todo
         #: for each key of ``todo``, the position where it first appears
         self.firsts = firsts
+        #: when a key repeats: each key's rank by its last appearance, the order in which
+        #: an LRU store must receive them to end as if every position had been written
+        self.recency = recency
+
+    def write_order(self, keys: list[Hashable]) -> list[Hashable]:
+        """``keys`` (part of ``todo``) in the order a store should receive them."""
+        if self.recency is None:
+            return keys
+        return sorted(keys, key=self.recency.__getitem__)
 
 
 def plan(keys: Sequence[Hashable], values: Sequence[Any]) -> Plan:
@@ -54,7 +69,8 @@ def plan(keys: Sequence[Hashable], values: Sequence[Any]) -> Plan:
     # Duplicates: the first position of each key. Walking backwards, the earliest
     # position is the last one written for its key.
     earliest = dict(zip(reversed(missing), reversed(positions)))
-    return Plan(positions, todo, list(map(earliest.__getitem__, todo)))
+    latest = dict(zip(missing, positions))
+    return Plan(positions, todo, list(map(earliest.__getitem__, todo)), latest)
 
 
 def merge(

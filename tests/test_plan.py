@@ -42,6 +42,8 @@ def test_plan_then_merge_fills_every_position(rows: list[tuple[str, bool]]) -> N
     p = plan(keys, values)
     assert p.todo == list(dict.fromkeys(keys[i] for i in p.positions))
     assert [keys[i] for i in p.firsts] == p.todo
+    last_use = {k: i for i, k in enumerate(keys) if i in p.positions}
+    assert p.write_order(p.todo) == sorted(p.todo, key=last_use.__getitem__)
     assert all(keys.index(keys[i]) <= i for i in p.firsts)
     merged = merge(values, keys, p.positions, {k: k.upper() for k in p.todo})
     assert merged == [k.upper() for k in keys]
