@@ -36,6 +36,7 @@ class Binder:
     """Splits a call into its batches and a context key; rebuilds the call for the misses."""
 
     __slots__ = (
+        "_batch_get",
         "_ctx_get",
         "_fast",
         "_nparams",
@@ -47,6 +48,7 @@ class Binder:
         "ctx_params",
         "ctx_static_empty",
         "fname",
+        "lone",
         "names",
     )
 
@@ -128,12 +130,16 @@ class Binder:
         self._tail_defaults = tuple(tuple(defaults[n:]) for n in range(len(params) + 1))
         ctx_index = tuple(i for i, p in enumerate(params) if p.name in self.ctx_params)
         self._ctx_get = _tuple_getter(ctx_index)
+        if self._fast:
+            self._batch_get = _tuple_getter(tuple(self._positions))  # type: ignore[arg-type]
+        #: ``f(batch)`` binds to itself: one plain parameter, the batch, nothing else keyed
+        self.lone = self._fast and len(params) == 1 and len(names) == 1 and not self.ctx_params
 
     def split(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], Any]:
         """The batch arguments (one per batch name) and the context key of one call."""
         if self._fast and not kwargs and self._nrequired <= len(args) <= self._nparams:
             full = args if len(args) == self._nparams else args + self._tail_defaults[len(args)]
-            return tuple(full[i] for i in self._positions), self._ctx_get(full)  # type: ignore[index]
+            return self._batch_get(full), self._ctx_get(full)
         return self._split_bound(args, kwargs)
 
     def _split_bound(

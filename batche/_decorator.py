@@ -30,7 +30,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, Union, overload
 
 from ._binding import Binder, check_batch, display_name
 from ._errors import BatchArgumentError, BatchDefinitionError
-from ._plan import merge, plan
+from ._plan import plan
 from ._results import assemble, result_rows
 from .stores._memory import LRUStore, MemoryStore
 
@@ -70,9 +70,9 @@ class _Invoke:
 
 
 class _Call:
-    """What one call looked up: its arguments, items, keys and the values found."""
+    """A call with misses: its arguments, batches and keys, and the values found."""
 
-    __slots__ = ("args", "complete", "keys", "kwargs", "seqs", "sources", "values")
+    __slots__ = ("args", "keys", "kwargs", "seqs", "sources", "values")
 
     def __init__(
         self,
@@ -81,11 +81,9 @@ class _Call:
         sources: tuple[Any, ...],
         seqs: tuple[Sequence[Any], ...],
         keys: Sequence[Hashable],
-        values: list[Any],
-        complete: bool,
+        values: list[Any] | None,
     ) -> None:
         self.args = args
-        self.complete = complete
         self.kwargs = kwargs
         self.sources = sources
         self.seqs = seqs
@@ -117,6 +115,8 @@ class _Core:
         self.mapping = mapping
         self.store = MemoryStore(mapping)
         self.key = key
+        #: an item's key is the item itself: no key function, no other argument in the key
+        self.items_are_keys = key is None and self.binder.ctx_static_empty
         self.max_batch_size = max_batch_size
         # None: results are lists; an empty array like the last result when the function
         # returns arrays; True when only the return annotation says it does.
@@ -128,15 +128,19 @@ class _Core:
 
     # -- the steps of a call ---------------------------------------------------------
 
-    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
-        """Bind the call, make the keys of its items and look them up."""
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Bind the call and look its items up: the answer if all hit, else a ``_Call``."""
         binder = self.binder
-        sources, ctx = binder.split(args, kwargs)
+        if binder.lone and len(args) == 1 and not kwargs:
+            sources: tuple[Any, ...] = args
+            ctx: tuple[Any, ...] = ()
+        else:
+            sources, ctx = binder.split(args, kwargs)
         if len(sources) == 1:
-            seqs: tuple[Sequence[Any], ...] = (
-                check_batch(sources[0], binder.names[0], self.fname),
-            )
-            items = seqs[0]
+            items = sources[0]
+            if items.__class__ is not list:
+                items = check_batch(items, binder.names[0], self.fname)
+            seqs: tuple[Sequence[Any], ...] = (items,)
         else:
             seqs = tuple(check_batch(s, n, self.fname) for s, n in zip(sources, binder.names))
             lengths = {len(s) for s in seqs}
@@ -146,12 +150,16 @@ class _Core:
                     f"{self.fname}: the batch parameters must have one entry per item: {shown}"
                 )
             items = list(zip(*seqs))
-        keys = self.keys_of(items, ctx)
+        keys = items if self.items_are_keys else self.keys_of(items, ctx)
         try:
             values, complete = self.store.lookup(keys)
         except TypeError as exc:
             raise self.unhashable(items, keys, ctx) or exc from None
-        return _Call(args, kwargs, sources, seqs, keys, values, complete)
+        if complete:
+            with self._lock:
+                self.hits += len(values)  # type: ignore[arg-type]
+            return assemble(values, self.template)  # type: ignore[arg-type]
+        return _Call(args, kwargs, sources, seqs, keys, values)
 
     def keys_of(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> Sequence[Hashable]:
         """The key of each item: the item (or ``key(item)``), with the context if any."""
@@ -160,49 +168,59 @@ class _Core:
             return base
         return list(zip(base, repeat(ctx)))
 
-    def hits_only(self, call: _Call) -> Any:
-        """The answer of a call whose every item was found."""
-        with self._lock:
-            self.hits += len(call.values)
-        return assemble(call.values, self.template)
-
     def compute(self, call: _Call) -> _Engine:
         """Compute the distinct misses of ``call`` (chunk by chunk), store and merge them."""
-        values, keys = call.values, call.keys
-        todo_plan = plan(keys, values)
-        todo, firsts = todo_plan.todo, todo_plan.firsts
+        todo_plan = plan(call.keys, call.values)
+        todo = todo_plan.todo
         with self._lock:
-            self.hits += len(values) - len(todo)
+            self.hits += len(call.keys) - len(todo)
         if not todo:  # every miss was stored by another caller meanwhile
-            return assemble(values, self.template)
+            return assemble(todo_plan.merge({}), self.template)
         step = self.max_batch_size or len(todo)
+        firsts = None if self._keys_are_items(call) else todo_plan.firsts()
         found: dict[Hashable, Any] = {}
         out: Any = None
+        rows: Any = None
         for start in range(0, len(todo), step):
             chunk_keys = todo[start : start + step]
-            batches = self.miss_batches(call, firsts[start : start + step])
+            if firsts is None:  # the keys are the items themselves
+                batches: tuple[Any, ...] = (chunk_keys,)
+            else:
+                batches = self.miss_batches(call, firsts[start : start + step])
             args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
             with self._lock:
                 self.misses += len(chunk_keys)
             out = yield _Invoke(args, kwargs)
             rows, self.template = result_rows(out, len(chunk_keys), self.fname, self.shown_names)
-            chunk = dict(zip(chunk_keys, rows))
-            if todo_plan.recency is None:
-                self.store.set_many(chunk)
-            else:  # a repeated item was used last where it last appears: an LRU must see that
-                self.store.set_many({k: chunk[k] for k in todo_plan.write_order(chunk_keys)})
-            found.update(chunk)
-        if step >= len(values) and len(todo_plan.positions) == len(todo) == len(values):
+            order = todo_plan.write_order(chunk_keys)
+            if order is chunk_keys:
+                self.store.put(chunk_keys, rows)
+            else:
+                chunk = dict(zip(chunk_keys, rows))
+                self.store.put(order, list(map(chunk.__getitem__, order)))
+            if step < len(todo) or not todo_plan.whole:
+                found.update(zip(chunk_keys, rows))
+        if step >= len(todo) and todo_plan.whole:
             # One call computed the whole batch, in order: its result is the answer.
             return out if self.template is not None else rows
-        return assemble(merge(values, keys, todo_plan.positions, found), self.template)
+        return assemble(todo_plan.merge(found), self.template)
+
+    def _keys_are_items(self, call: _Call) -> bool:
+        """True when each key is its item, as the function takes it (a list of them)."""
+        return (
+            self.key is None
+            and self.binder.ctx_static_empty
+            and len(call.seqs) == 1
+            and call.sources[0] is not None
+            and not _is_array(call.sources[0])
+        )
 
     def miss_batches(self, call: _Call, firsts: list[int]) -> tuple[Any, ...]:
         """Each batch argument cut down to the items at ``firsts``, in the caller's type."""
         batches = []
         for source, seq in zip(call.sources, call.seqs):
-            np = sys.modules.get("numpy")
-            if np is not None and isinstance(source, np.ndarray):
+            if _is_array(source):
+                np = sys.modules["numpy"]
                 batches.append(source[np.asarray(firsts, dtype=np.intp)])
             else:
                 batches.append(list(map(seq.__getitem__, firsts)))
@@ -357,8 +375,8 @@ class CachedBatchFunction(_Wrapper, Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         core = self._core
         call = core.begin(args, kwargs)
-        if call.complete:
-            return core.hits_only(call)  # type: ignore[no-any-return]
+        if call.__class__ is not _Call:
+            return call  # type: ignore[no-any-return]
         return _run_sync(core.compute(call), core.func)  # type: ignore[no-any-return]
 
     def map(
@@ -383,8 +401,8 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         core = self._core
         call = core.begin(args, kwargs)
-        if call.complete:
-            return core.hits_only(call)  # type: ignore[no-any-return]
+        if call.__class__ is not _Call:
+            return call  # type: ignore[no-any-return]
         return await _run_async(core.compute(call), core.func)  # type: ignore[no-any-return]
 
     async def map(
@@ -634,6 +652,12 @@ def _check_store(maxsize: Any, cache: Any, ttl: Any) -> MutableMapping[Hashable,
     if maxsize is not None:
         return LRUStore(maxsize)
     return None
+
+
+def _is_array(obj: Any) -> bool:
+    """True for a numpy array (without importing numpy when nobody else has)."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray)
 
 
 def _check_chunk_size(fname: str, chunk_size: Any) -> None:

@@ -1,7 +1,8 @@
 """Pure split and merge: which items of a batch are hits, which distinct keys to compute.
 
 No I/O and no locks here; the sync and async drivers of the decorator share these
-functions, so the order and dedup rules live in one place.
+functions, so the order and dedup rules live in one place. The loops run in C
+(``map``, ``compress``, ``dict.fromkeys``): planning costs about a dict operation per item.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from itertools import compress, repeat
 from operator import is_
 from typing import Any, Final
 
-__all__ = ["MISS", "Plan", "merge", "plan"]
+__all__ = ["MISS", "Plan", "plan"]
 
 
 class _Miss:
@@ -30,55 +31,66 @@ MISS: Final[Any] = _Miss()
 
 
 class Plan:
-    """The misses of one lookup: their positions, and the distinct keys to compute."""
+    """The misses of one lookup, and how to merge their results back in."""
 
-    __slots__ = ("firsts", "positions", "recency", "todo")
+    __slots__ = ("_missing", "keys", "todo", "values")
 
     def __init__(
         self,
-        positions: list[int],
+        keys: Sequence[Hashable],
+        values: list[Any] | None,
         todo: list[Hashable],
-        firsts: list[int],
-        recency: dict[Hashable, int] | None = None,
+        missing: list[Hashable] | None,
     ) -> None:
-        #: positions of the batch whose value is missing, in order
-        self.positions = positions
-        #: distinct missing keys in order of first appearance
+        #: the key of every position of the batch
+        self.keys = keys
+        #: the value found for every position (MISS where absent); None when nothing
+        #: was found and no key repeats, so the results are the answer as they come
+        self.values = values
+        #: distinct missing keys in order of first appearance: what the function gets
         self.todo = todo
-        #: for each key of ``todo``, the position where it first appears
-        self.firsts = firsts
-        #: when a key repeats: each key's rank by its last appearance, the order in which
-        #: an LRU store must receive them to end as if every position had been written
-        self.recency = recency
+        self._missing = missing
+
+    @property
+    def whole(self) -> bool:
+        """True when the function computes every position of the batch, in order."""
+        return self.values is None
+
+    def firsts(self) -> list[int]:
+        """For each key of ``todo``, the position where it first appears."""
+        if self.values is None:
+            return list(range(len(self.keys)))
+        positions = list(compress(range(len(self.values)), map(is_, self.values, repeat(MISS))))
+        if self._missing is not None and len(self._missing) == len(self.todo):
+            return positions
+        # A key repeats. Walking backwards, its earliest position is written last.
+        missing = list(map(self.keys.__getitem__, positions))
+        earliest = dict(zip(reversed(missing), reversed(positions)))
+        return list(map(earliest.__getitem__, self.todo))
 
     def write_order(self, keys: list[Hashable]) -> list[Hashable]:
-        """``keys`` (part of ``todo``) in the order a store should receive them."""
-        if self.recency is None:
+        """``keys`` (part of ``todo``) in the order a store should receive them.
+
+        A repeated item was used last where it last appears; an LRU store that receives
+        the keys in order of last appearance ends as if every position had been written
+        (batche 0.1.1 wrote them all), so eviction picks the same victims.
+        """
+        missing = self._missing
+        if missing is None or len(missing) == len(self.todo):
             return keys
-        return sorted(keys, key=self.recency.__getitem__)
+        rank = {key: index for index, key in enumerate(missing)}
+        return sorted(keys, key=rank.__getitem__)
+
+    def merge(self, found: Mapping[Hashable, Any]) -> list[Any]:
+        """Every position's value: found for the misses, as looked up for the hits."""
+        if self.values is None:
+            return list(map(found.__getitem__, self.keys))
+        return list(map(found.get, self.keys, self.values))
 
 
-def plan(keys: Sequence[Hashable], values: Sequence[Any]) -> Plan:
-    """Plan the misses of ``values`` (looked up for ``keys``; ``MISS`` where absent)."""
-    # map/compress run in C: the planning cost per item stays near a dict lookup.
-    positions = list(compress(range(len(values)), map(is_, values, repeat(MISS))))
-    missing = list(map(keys.__getitem__, positions))
-    todo = list(dict.fromkeys(missing))
-    if len(todo) == len(missing):
-        return Plan(positions, todo, positions)
-    # Duplicates: the first position of each key. Walking backwards, the earliest
-    # position is the last one written for its key.
-    earliest = dict(zip(reversed(missing), reversed(positions)))
-    latest = dict(zip(missing, positions))
-    return Plan(positions, todo, list(map(earliest.__getitem__, todo)), latest)
-
-
-def merge(
-    values: list[Any], keys: Sequence[Hashable], positions: list[int], found: Mapping[Hashable, Any]
-) -> list[Any]:
-    """Fill the missing ``positions`` of ``values`` with the results ``found`` for their keys."""
-    if len(positions) == len(values):
-        return list(map(found.__getitem__, keys))
-    for position in positions:
-        values[position] = found[keys[position]]
-    return values
+def plan(keys: Sequence[Hashable], values: list[Any] | None) -> Plan:
+    """Plan the misses of ``values``, looked up for ``keys`` (None: all absent, distinct)."""
+    if values is None:
+        return Plan(keys, None, list(keys), None)
+    missing = list(compress(keys, map(is_, values, repeat(MISS))))
+    return Plan(keys, values, list(dict.fromkeys(missing)), missing)

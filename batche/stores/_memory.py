@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from itertools import compress, repeat
+from itertools import compress, filterfalse, islice, repeat
 from operator import is_, is_not
 from typing import Any
 
@@ -75,17 +75,48 @@ class LRUStore(MutableMapping[Hashable, Any]):
     def __repr__(self) -> str:
         return f"LRUStore(maxsize={self._maxsize}, currsize={len(self._data)})"
 
-    def _lookup(self, keys: Sequence[Hashable]) -> tuple[list[Any], bool]:
-        """Values for ``keys`` (MISS where absent), touching each hit in order."""
+    def _lookup(self, keys: Sequence[Hashable]) -> tuple[list[Any] | None, bool]:
+        """``MemoryStore.lookup`` for this store, touching each hit in order."""
         data = self._data
         try:
             values = list(map(data.__getitem__, keys))
         except KeyError:
-            values = list(map(data.get, keys, repeat(MISS)))
-            deque(map(data.move_to_end, compress(keys, map(is_not, values, repeat(MISS)))), 0)
-            return values, False
-        deque(map(data.move_to_end, keys), 0)
-        return values, True
+            pass
+        else:
+            deque(map(data.move_to_end, keys), 0)
+            return values, True
+        if _all_new(data, keys):
+            return None, False
+        values = list(map(data.get, keys, repeat(MISS)))
+        deque(map(data.move_to_end, compress(keys, map(is_not, values, repeat(MISS)))), 0)
+        return values, False
+
+    def _put(self, keys: Sequence[Hashable], values: Sequence[Any]) -> None:
+        """Write ``values[i]`` under ``keys[i]`` in order, then evict down to maxsize.
+
+        An LRU's contents are its ``maxsize`` most recently used keys, so writing the
+        whole batch and trimming the oldest once ends exactly where writing one entry
+        at a time would (``cachetools.LRUCache``'s order), at C speed.
+        """
+        if self._maxsize == 0:
+            return
+        data = self._data
+        before = len(data)
+        data.update(zip(keys, values))
+        if len(data) - before != len(keys):
+            # Some keys were there already: update() left them in place; a write makes
+            # an entry the most recent.
+            deque(map(data.move_to_end, keys), 0)
+        overflow = len(data) - self._maxsize
+        if overflow > 0:
+            deque(map(data.__delitem__, list(islice(data, overflow))), 0)
+
+
+def _all_new(data: Mapping[Hashable, Any], keys: Sequence[Hashable]) -> bool:
+    """True when no key is in ``data`` and none repeats (a batch of new items)."""
+    if not keys or keys[0] in data:
+        return False
+    return len(dict.fromkeys(filterfalse(data.__contains__, keys))) == len(keys)
 
 
 class MemoryStore:
@@ -104,6 +135,7 @@ class MemoryStore:
         if type(mapping) is dict:
             self.lookup = self._lookup_dict
         elif type(mapping) is LRUStore:
+            self._lru_lookup = mapping._lookup
             self.lookup = self._lookup_lru
         else:
             self.lookup = self._lookup_mapping
@@ -114,22 +146,26 @@ class MemoryStore:
         maxsize = getattr(self.mapping, "maxsize", None)
         return maxsize if isinstance(maxsize, int) else None
 
-    # Each lookup returns the values for the keys (MISS where absent) and whether every
-    # key was found, which the fast paths learn for free.
+    # A lookup returns the value of every key (MISS where absent), or None when no key
+    # was found and none repeats; and whether every key was found. The fast paths learn
+    # both for free, and a batch of new items costs one C pass instead of three.
 
-    def _lookup_dict(self, keys: Sequence[Hashable]) -> tuple[list[Any], bool]:
+    def _lookup_dict(self, keys: Sequence[Hashable]) -> tuple[list[Any] | None, bool]:
         mapping = self.mapping
         try:
             # All hits is the path worth having fast: one C loop, no per-item test.
             return list(map(mapping.__getitem__, keys)), True
         except KeyError:
-            return list(map(mapping.get, keys, repeat(MISS))), False
+            pass
+        if _all_new(mapping, keys):
+            return None, False
+        return list(map(mapping.get, keys, repeat(MISS))), False
 
-    def _lookup_lru(self, keys: Sequence[Hashable]) -> tuple[list[Any], bool]:
+    def _lookup_lru(self, keys: Sequence[Hashable]) -> tuple[list[Any] | None, bool]:
         with self._lock:
-            return self.mapping._lookup(keys)  # type: ignore[attr-defined, no-any-return]
+            return self._lru_lookup(keys)
 
-    def _lookup_mapping(self, keys: Sequence[Hashable]) -> tuple[list[Any], bool]:
+    def _lookup_mapping(self, keys: Sequence[Hashable]) -> tuple[list[Any] | None, bool]:
         with self._lock:
             values = list(map(self.mapping.get, keys, repeat(MISS)))
         return values, not any(map(is_, values, repeat(MISS)))
@@ -138,16 +174,26 @@ class MemoryStore:
         """The entries found for ``keys``; absent keys are left out."""
         keys = list(keys)
         values, _ = self.lookup(keys)
+        if values is None:
+            return {}
         return {k: v for k, v in zip(keys, values) if v is not MISS}
 
     def set_many(self, mapping: Mapping[Hashable, Any]) -> None:
         """Store every entry of ``mapping``, in its order."""
+        self.put(list(mapping), list(mapping.values()))
+
+    def put(self, keys: Sequence[Hashable], values: Sequence[Any]) -> None:
+        """Store ``values[i]`` under ``keys[i]``, in order."""
         target = self.mapping
         if type(target) is dict:
-            target.update(mapping)
+            target.update(zip(keys, values))
+            return
+        if type(target) is LRUStore:
+            with self._lock:
+                target._put(keys, values)
             return
         with self._lock:
-            for key, value in mapping.items():
+            for key, value in zip(keys, values):
                 try:
                     target[key] = value
                 except ValueError:

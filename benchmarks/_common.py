@@ -1,0 +1,73 @@
+"""Helpers the benchmark scripts share: timing, a side install of batche 0.1.1, tables."""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+def best_of(func: Callable[[], Any], *, repeat: int = 7, min_time: float = 0.05) -> float:
+    """Seconds per call: the best of ``repeat`` rounds, each long enough to time well."""
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            func()
+        if time.perf_counter() - start >= min_time:
+            break
+        number *= 2
+    best = float("inf")
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for _ in range(number):
+                func()
+            best = min(best, (time.perf_counter() - start) / number)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return best
+
+
+def legacy_batche() -> ModuleType | None:
+    """PyPI batche 0.1.1, installed in a separate directory (its package name is ours)."""
+    target = Path(tempfile.gettempdir()) / "batche-0.1.1-bench"
+    if not (target / "batche").exists():
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+             "batche==0.1.1"],
+            capture_output=True,
+            check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            print("batche 0.1.1 could not be installed; its column is left out", file=sys.stderr)
+            return None
+    package = target / "batche"
+    spec = importlib.util.spec_from_file_location(
+        "batche_legacy", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["batche_legacy"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    return "\n".join([line, rule, *body])
