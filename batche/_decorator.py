@@ -158,7 +158,7 @@ class _Core:
         if complete:
             with self._lock:
                 self.hits += len(values)  # type: ignore[arg-type]
-            return assemble(values, self.template)  # type: ignore[arg-type]
+            return values if self.template is None else assemble(values, self.template)  # type: ignore[arg-type]
         return _Call(args, kwargs, sources, seqs, keys, values)
 
     def keys_of(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> Sequence[Hashable]:
@@ -172,12 +172,14 @@ class _Core:
         """Compute the distinct misses of ``call`` (chunk by chunk), store and merge them."""
         todo_plan = plan(call.keys, call.values)
         todo = todo_plan.todo
+        step = self.max_batch_size or len(todo)
         with self._lock:
             self.hits += len(call.keys) - len(todo)
+            self.misses += min(step, len(todo))  # the first chunk, about to be sent
         if not todo:  # every miss was stored by another caller meanwhile
             return assemble(todo_plan.merge({}), self.template)
-        step = self.max_batch_size or len(todo)
-        firsts = None if self._keys_are_items(call) else todo_plan.firsts()
+        keys_are_items = self.items_are_keys and len(call.seqs) == 1
+        firsts = None if keys_are_items and not _is_array(call.sources[0]) else todo_plan.firsts()
         found: dict[Hashable, Any] = {}
         out: Any = None
         rows: Any = None
@@ -188,8 +190,9 @@ class _Core:
             else:
                 batches = self.miss_batches(call, firsts[start : start + step])
             args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
-            with self._lock:
-                self.misses += len(chunk_keys)
+            if start:
+                with self._lock:
+                    self.misses += len(chunk_keys)
             out = yield _Invoke(args, kwargs)
             rows, self.template = result_rows(out, len(chunk_keys), self.fname, self.shown_names)
             order = todo_plan.write_order(chunk_keys)
@@ -204,16 +207,6 @@ class _Core:
             # One call computed the whole batch, in order: its result is the answer.
             return out if self.template is not None else rows
         return assemble(todo_plan.merge(found), self.template)
-
-    def _keys_are_items(self, call: _Call) -> bool:
-        """True when each key is its item, as the function takes it (a list of them)."""
-        return (
-            self.key is None
-            and self.binder.ctx_static_empty
-            and len(call.seqs) == 1
-            and call.sources[0] is not None
-            and not _is_array(call.sources[0])
-        )
 
     def miss_batches(self, call: _Call, firsts: list[int]) -> tuple[Any, ...]:
         """Each batch argument cut down to the items at ``firsts``, in the caller's type."""

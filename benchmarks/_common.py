@@ -1,4 +1,4 @@
-"""Helpers the benchmark scripts share: timing, a side install of batche 0.1.1, tables."""
+"""Helpers the benchmark scripts share: interleaved timing, batche 0.1.1 on the side, tables."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+#: One round of one contender: does its own untimed setup, returns seconds per call.
+Round = Callable[[], float]
 
-def best_of(func: Callable[[], Any], *, repeat: int = 7, min_time: float = 0.05) -> float:
-    """Seconds per call: the best of ``repeat`` rounds, each long enough to time well."""
+
+def loop(func: Callable[[], Any], min_time: float = 0.02) -> Round:
+    """A round that calls ``func`` enough times to be timed well."""
     number = 1
     while True:
         start = time.perf_counter()
@@ -24,17 +27,32 @@ def best_of(func: Callable[[], Any], *, repeat: int = 7, min_time: float = 0.05)
         if time.perf_counter() - start >= min_time:
             break
         number *= 2
-    best = float("inf")
-    gc_was_enabled = gc.isenabled()
+
+    def one_round() -> float:
+        start = time.perf_counter()
+        for _ in range(number):
+            func()
+        return (time.perf_counter() - start) / number
+
+    return one_round
+
+
+def compare(contenders: dict[str, Round], rounds: int) -> dict[str, float]:
+    """Best seconds per call of each contender, timed in interleaved rounds.
+
+    Each round runs every contender once, in turn, so a slow phase of the machine
+    touches them all alike and the ratios between them stay honest.
+    """
+    best = dict.fromkeys(contenders, float("inf"))
+    was_enabled = gc.isenabled()
+    gc.collect()
     gc.disable()
     try:
-        for _ in range(repeat):
-            start = time.perf_counter()
-            for _ in range(number):
-                func()
-            best = min(best, (time.perf_counter() - start) / number)
+        for _ in range(rounds):
+            for name, one_round in contenders.items():
+                best[name] = min(best[name], one_round())
     finally:
-        if gc_was_enabled:
+        if was_enabled:
             gc.enable()
     return best
 

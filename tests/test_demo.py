@@ -1,0 +1,52 @@
+"""``python -m batche demo`` and the command line."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from batche._demo import main as demo
+
+
+def test_demo_saves_work_and_gives_the_same_answers() -> None:
+    out = io.StringIO()
+    code = demo(["--requests", "30", "--request-ms", "0", "--item-ms", "0"], out=out)
+    text = out.getvalue()
+    assert code == 0
+    assert "Same answers" in text
+    computed = next(line for line in text.splitlines() if "texts computed" in line).split()
+    assert int(computed[-1].replace(",", "")) < int(computed[-2].replace(",", ""))
+
+
+def test_demo_rejects_bad_options() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "batche", "demo", "--requests", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--requests must be at least 1" in done.stderr
+
+
+def test_unknown_command_and_help() -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "batche", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "unknown command 'nope'" in bad.stderr
+    ok = subprocess.run(
+        [sys.executable, "-m", "batche", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ok.returncode == 0
+    assert "demo" in ok.stdout

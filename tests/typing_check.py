@@ -1,0 +1,39 @@
+"""Checked by ``mypy --strict`` in CI, never run: what type checkers see of the public API."""
+
+from __future__ import annotations
+
+from typing import assert_type
+
+from batche import (
+    AsyncCachedBatchFunction,
+    CachedBatchFunction,
+    CacheInfo,
+    cache_batch_variable,
+)
+
+
+@cache_batch_variable(batch_variable_name="texts", maxsize=10)
+def embed(texts: list[str], model: str = "small") -> list[list[float]]:
+    return [[float(len(t))] for t in texts]
+
+
+@cache_batch_variable
+async def aembed(texts: list[str]) -> list[float]:
+    return [float(len(t)) for t in texts]
+
+
+embed_as_sync: CachedBatchFunction[..., list[list[float]]] = embed
+assert_type(embed(["a"]), list[list[float]])
+assert_type(embed(["a"], model="large"), list[list[float]])
+assert_type(embed.cache_info(), CacheInfo)
+aembed_as_async: AsyncCachedBatchFunction[..., list[float]] = aembed
+
+
+async def use() -> None:
+    assert_type(await aembed(["a"]), list[float])
+
+
+# what the decorated function rejects, as the plain one would
+embed(["a"], model=3)  # type: ignore[arg-type]
+embed(["a"], "small", "extra")  # type: ignore[call-arg]
+embed(texts=["a"], colour="red")  # type: ignore[call-arg]
