@@ -8,11 +8,14 @@ sync driver and an async driver run it, so both kinds of function share every ru
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
 import math
 import sys
 import threading
+import weakref
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -25,12 +28,13 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
-from itertools import islice, repeat
+from itertools import filterfalse, islice, repeat
 from typing import Any, Generic, NamedTuple, TypeVar, Union, overload
 
 from ._binding import Binder, check_batch, display_name
 from ._errors import BatchArgumentError, BatchDefinitionError
-from ._plan import plan
+from ._inflight import Flight, Flights, Run, computing
+from ._plan import MISS, Plan, plan
 from ._results import assemble, result_rows
 from .stores._memory import LRUStore, MemoryStore
 
@@ -47,20 +51,22 @@ KeyFunc = Callable[[Any], Hashable]
 
 
 class CacheInfo(NamedTuple):
-    """Counts of one decorated function, per item (``functools.lru_cache``'s names).
+    """Counts of one decorated function, per item (``functools.lru_cache``'s names first).
 
     ``misses`` counts items sent to the function; ``hits`` every other item asked for,
-    so ``hits + misses`` is the number of items asked for.
+    so ``hits + misses`` is the number of items asked for. ``joined`` counts the items
+    (of ``hits``) answered by joining a computation another caller had in flight.
     """
 
     hits: int
     misses: int
     maxsize: int | None
     currsize: int
+    joined: int = 0
 
 
 class _Invoke:
-    """An instruction from the engine to its driver: call the function with these."""
+    """Instruction to the driver: call the function with these arguments, send the result."""
 
     __slots__ = ("args", "kwargs")
 
@@ -69,10 +75,33 @@ class _Invoke:
         self.kwargs = kwargs
 
 
+class _Run:
+    """Instruction to the driver: run this caller's computation (a nested engine).
+
+    The sync driver runs it in the calling thread; the async driver runs it as a task of
+    its own, so that the caller's cancellation does not end it while others wait for it.
+    """
+
+    __slots__ = ("engine", "run")
+
+    def __init__(self, engine: _Engine, run: Run) -> None:
+        self.engine = engine
+        self.run = run
+
+
+class _Wait:
+    """Instruction to the driver: return once every one of these flights is done."""
+
+    __slots__ = ("flights",)
+
+    def __init__(self, flights: list[Flight]) -> None:
+        self.flights = flights
+
+
 class _Call:
     """A call with misses: its arguments, batches and keys, and the values found."""
 
-    __slots__ = ("args", "keys", "kwargs", "seqs", "sources", "values")
+    __slots__ = ("args", "generation", "keys", "kwargs", "seqs", "sources", "values")
 
     def __init__(
         self,
@@ -82,7 +111,9 @@ class _Call:
         seqs: tuple[Sequence[Any], ...],
         keys: Sequence[Hashable],
         values: list[Any] | None,
+        generation: int,
     ) -> None:
+        self.generation = generation
         self.args = args
         self.kwargs = kwargs
         self.sources = sources
@@ -91,7 +122,7 @@ class _Call:
         self.values = values
 
 
-_Engine = Generator[_Invoke, Any, Any]
+_Engine = Generator[Union[_Invoke, _Run, _Wait], Any, Any]
 
 
 class _Core:
@@ -121,10 +152,15 @@ class _Core:
         # None: results are lists; an empty array like the last result when the function
         # returns arrays; True when only the return annotation says it does.
         self.template: Any = True if _annotated_array(func) else None
-        # Guards the two counters (+= is not atomic across threads).
+        # Guards the counters (+= is not atomic across threads) and the registry per loop.
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.joined = 0
+        #: flights finished, by every registry of this function (see ``Flights.claim``)
+        self.finished = [0]
+        self.thread_flights = Flights.for_threads(self.finished)
+        self._loop_flights: weakref.WeakKeyDictionary[Any, Flights] = weakref.WeakKeyDictionary()
 
     # -- the steps of a call ---------------------------------------------------------
 
@@ -151,6 +187,7 @@ class _Core:
                 )
             items = list(zip(*seqs))
         keys = items if self.items_are_keys else self.keys_of(items, ctx)
+        generation = self.finished[0]  # read before the lookup: see Flights.claim
         try:
             values, complete = self.store.lookup(keys)
         except TypeError as exc:
@@ -159,7 +196,7 @@ class _Core:
             with self._lock:
                 self.hits += len(values)  # type: ignore[arg-type]
             return values if self.template is None else assemble(values, self.template)  # type: ignore[arg-type]
-        return _Call(args, kwargs, sources, seqs, keys, values)
+        return _Call(args, kwargs, sources, seqs, keys, values, generation)
 
     def keys_of(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> Sequence[Hashable]:
         """The key of each item: the item (or ``key(item)``), with the context if any."""
@@ -168,45 +205,95 @@ class _Core:
             return base
         return list(zip(base, repeat(ctx)))
 
-    def compute(self, call: _Call) -> _Engine:
-        """Compute the distinct misses of ``call`` (chunk by chunk), store and merge them."""
+    def loop_flights(self) -> Flights:
+        """The registry of flights of the running event loop."""
+        loop = asyncio.get_running_loop()
+        flights = self._loop_flights.get(loop)
+        if flights is None:
+            with self._lock:
+                flights = self._loop_flights.setdefault(loop, Flights.for_loop(loop, self.finished))
+        return flights
+
+    def compute(self, call: _Call, flights: Flights) -> _Engine:
+        """Get the distinct misses of ``call``: claim, compute or join them, then merge."""
         todo_plan = plan(call.keys, call.values)
         todo = todo_plan.todo
-        step = self.max_batch_size or len(todo)
+        step = self.max_batch_size or len(todo) or 1
+        run, mine, joined, stale = flights.claim(todo, step, call.generation)
+        if stale and mine:
+            # A flight finished after our lookup: what it stored is not computed again.
+            claimed = [k for flight in mine for k in flight.keys]
+            for flight, stored in zip(mine, self._split_found(mine, claimed)):
+                flight.results.update(stored)
+        sending = sum(len(f.keys) - len(f.results) for f in mine)
         with self._lock:
-            self.hits += len(call.keys) - len(todo)
-            self.misses += min(step, len(todo))  # the first chunk, about to be sent
-        if not todo:  # every miss was stored by another caller meanwhile
-            return assemble(todo_plan.merge({}), self.template)
-        keys_are_items = self.items_are_keys and len(call.seqs) == 1
-        firsts = None if keys_are_items and not _is_array(call.sources[0]) else todo_plan.firsts()
+            self.hits += len(call.keys) - sending
+            self.joined += sum(len(wanted) for _, wanted in joined)
+        if run is not None:
+            yield _Run(self.run_flights(call, todo_plan, mine, flights), run)
+        waits = mine + [flight for flight, _ in joined]
+        if waits:
+            yield _Wait(waits)
+        if len(mine) == 1 and not joined and todo_plan.whole and mine[0].raw is not None:
+            return mine[0].raw  # one call computed the whole batch, in order: the answer
         found: dict[Hashable, Any] = {}
-        out: Any = None
-        rows: Any = None
-        for start in range(0, len(todo), step):
-            chunk_keys = todo[start : start + step]
-            if firsts is None:  # the keys are the items themselves
-                batches: tuple[Any, ...] = (chunk_keys,)
-            else:
-                batches = self.miss_batches(call, firsts[start : start + step])
-            args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
-            if start:
-                with self._lock:
-                    self.misses += len(chunk_keys)
-            out = yield _Invoke(args, kwargs)
-            rows, self.template = result_rows(out, len(chunk_keys), self.fname, self.shown_names)
-            order = todo_plan.write_order(chunk_keys)
-            if order is chunk_keys:
-                self.store.put(chunk_keys, rows)
-            else:
-                chunk = dict(zip(chunk_keys, rows))
-                self.store.put(order, list(map(chunk.__getitem__, order)))
-            if step < len(todo) or not todo_plan.whole:
-                found.update(zip(chunk_keys, rows))
-        if step >= len(todo) and todo_plan.whole:
-            # One call computed the whole batch, in order: its result is the answer.
-            return out if self.template is not None else rows
+        for flight in mine:
+            if flight.error is not None:
+                raise flight.error
+            found.update(flight.results)
+        for flight, wanted in joined:
+            found.update(zip(wanted, flight.outcome(wanted)))
         return assemble(todo_plan.merge(found), self.template)
+
+    def _split_found(
+        self, mine: list[Flight], claimed: list[Hashable]
+    ) -> list[dict[Hashable, Any]]:
+        """What the store holds now of each flight's keys."""
+        values, _ = self.store.lookup(claimed)
+        if values is None:
+            return [{} for _ in mine]
+        present = {k: v for k, v in zip(claimed, values) if v is not MISS}
+        return [{k: present[k] for k in flight.keys if k in present} for flight in mine]
+
+    def run_flights(
+        self, call: _Call, todo_plan: Plan, mine: list[Flight], flights: Flights
+    ) -> _Engine:
+        """Compute this caller's flights, chunk by chunk: call, check, store, finish."""
+        positions = None
+        if not (self.items_are_keys and len(call.seqs) == 1 and not _is_array(call.sources[0])):
+            positions = dict(zip(todo_plan.todo, todo_plan.firsts()))
+        for index, flight in enumerate(mine):
+            try:
+                keys = list(flight.keys)
+                if flight.results:  # some were found in the store meanwhile
+                    keys = list(filterfalse(flight.results.__contains__, keys))
+                if keys:
+                    if positions is None:  # the keys are the items themselves
+                        batches: tuple[Any, ...] = (keys,)
+                    else:
+                        batches = self.miss_batches(call, list(map(positions.__getitem__, keys)))
+                    args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
+                    with self._lock:
+                        self.misses += len(keys)
+                    out = yield _Invoke(args, kwargs)
+                    rows, self.template = result_rows(out, len(keys), self.fname, self.shown_names)
+                    order = todo_plan.write_order(keys)
+                    if order is keys:
+                        self.store.put(keys, rows)
+                    else:
+                        chunk = dict(zip(keys, rows))
+                        self.store.put(order, list(map(chunk.__getitem__, order)))
+                    flight.results.update(zip(keys, rows))
+                    if len(keys) == len(flight.keys):
+                        flight.raw = out if self.template is not None else rows
+            except BaseException as exc:
+                # Every waiter of this flight and of the ones not run gets the error;
+                # nothing of them was stored.
+                for failed in mine[index:]:
+                    flights.finish(failed, exc)
+                raise
+            flights.finish(flight)
+        return None
 
     def miss_batches(self, call: _Call, firsts: list[int]) -> tuple[Any, ...]:
         """Each batch argument cut down to the items at ``firsts``, in the caller's type."""
@@ -283,43 +370,83 @@ class _Core:
 
     def cache_info(self) -> CacheInfo:
         with self._lock:
-            hits, misses = self.hits, self.misses
-        return CacheInfo(hits, misses, self.store.maxsize, len(self.store))
+            hits, misses, joined = self.hits, self.misses, self.joined
+        return CacheInfo(hits, misses, self.store.maxsize, len(self.store), joined)
 
     def cache_clear(self) -> None:
         self.store.clear()
         with self._lock:
-            self.hits = self.misses = 0
+            self.hits = self.misses = self.joined = 0
 
 
 def _run_sync(engine: _Engine, func: Callable[..., Any]) -> Any:
-    """Drive the engine, calling ``func`` where it asks to."""
-    try:
-        op = next(engine)
-        while True:
-            try:
-                result = func(*op.args, **op.kwargs)
-            except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
-                op = engine.throw(exc)
+    """Drive the engine in this thread: call ``func``, run computations, wait on events."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = engine.send(value) if error is None else engine.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        value = error = None
+        try:
+            if op.__class__ is _Invoke:
+                value = func(*op.args, **op.kwargs)
+            elif op.__class__ is _Run:
+                with computing(op.run):
+                    _run_sync(op.engine, func)
             else:
-                op = engine.send(result)
-    except StopIteration as stop:
-        return stop.value
+                for flight in op.flights:  # type: ignore[union-attr]
+                    if not flight.done:
+                        flight.signal.wait()
+        except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
+            error = exc
 
 
 async def _run_async(engine: _Engine, func: Callable[..., Awaitable[Any]]) -> Any:
-    """Drive the engine, awaiting ``func`` where it asks to."""
-    try:
-        op = next(engine)
-        while True:
-            try:
-                result = await func(*op.args, **op.kwargs)
-            except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
-                op = engine.throw(exc)
+    """Drive the engine on the running loop: await ``func``, spawn computations, wait."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = engine.send(value) if error is None else engine.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        value = error = None
+        try:
+            if op.__class__ is _Invoke:
+                value = await func(*op.args, **op.kwargs)
+            elif op.__class__ is _Run:
+                op.run.task = asyncio.get_running_loop().create_task(
+                    _computation(op.engine, func, op.run)
+                )
             else:
-                op = engine.send(result)
-    except StopIteration as stop:
-        return stop.value
+                await _wait_flights(op.flights)  # type: ignore[union-attr]
+        except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
+            error = exc
+
+
+async def _computation(engine: _Engine, func: Callable[..., Awaitable[Any]], run: Run) -> None:
+    """A caller's computation as a task: its outcome reaches everyone through its flights."""
+    with computing(run), contextlib.suppress(Exception, asyncio.CancelledError):
+        await _run_async(engine, func)
+
+
+async def _wait_flights(flights: list[Flight]) -> None:
+    """Wait for ``flights``; the computations nobody waits for any more are cancelled."""
+    runs = {flight.run for flight in flights if not flight.done}
+    for run in runs:
+        run.waiters += 1
+    try:
+        pending = [flight.signal for flight in flights if not flight.done]
+        if pending:
+            # asyncio.wait leaves the futures alone when this caller is cancelled.
+            await asyncio.wait(pending)
+    finally:
+        for run in runs:
+            run.waiters -= 1
+            if run.waiters == 0 and run.task is not None and not run.task.done():
+                run.task.cancel()
 
 
 class _Wrapper:
@@ -370,7 +497,8 @@ class CachedBatchFunction(_Wrapper, Generic[P, R]):
         call = core.begin(args, kwargs)
         if call.__class__ is not _Call:
             return call  # type: ignore[no-any-return]
-        return _run_sync(core.compute(call), core.func)  # type: ignore[no-any-return]
+        engine = core.compute(call, core.thread_flights)
+        return _run_sync(engine, core.func)  # type: ignore[no-any-return]
 
     def map(
         self, iterable: Iterable[Any], /, *args: Any, chunk_size: int = 256, **kwargs: Any
@@ -396,7 +524,8 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
         call = core.begin(args, kwargs)
         if call.__class__ is not _Call:
             return call  # type: ignore[no-any-return]
-        return await _run_async(core.compute(call), core.func)  # type: ignore[no-any-return]
+        engine = core.compute(call, core.loop_flights())
+        return await _run_async(engine, core.func)  # type: ignore[no-any-return]
 
     async def map(
         self,
@@ -677,7 +806,12 @@ def is_async_callable(func: Any) -> bool:
     """True for ``async def`` functions, partials of them, and batche's async wrappers."""
     while isinstance(func, functools.partial):
         func = func.func
-    return inspect.iscoroutinefunction(func) or getattr(func, _ASYNC_MARK, False) is True
+    if inspect.iscoroutinefunction(func) or getattr(func, _ASYNC_MARK, False) is True:
+        return True
+    # an object whose __call__ is an async def (not a function, not a class)
+    if inspect.isroutine(func) or isinstance(func, type) or not callable(func):
+        return False
+    return inspect.iscoroutinefunction(type(func).__call__)
 
 
 def _mark_coroutine_function(obj: Any) -> None:

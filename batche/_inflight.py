@@ -1,0 +1,169 @@
+"""Computations in flight: concurrent callers that miss the same keys compute them once.
+
+A caller that misses keys *claims* the ones nobody is computing and *joins* the flights
+that compute the others. The claim/finish bookkeeping is one class for threads and for
+asyncio; only the lock (a real one for threads, none within one event loop) and the way a
+waiter is woken (an ``Event``, a ``Future``) differ.
+
+The registry keeps the list of active flights rather than a map of every key: with no
+concurrency (the common case) a claim costs a few attribute reads, not a dict write per key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextvars import ContextVar
+from itertools import filterfalse
+from typing import Any
+
+__all__ = ["Flight", "Flights", "Run", "computing"]
+
+
+class Run:
+    """One caller's computation of the keys it claimed, in one or more flights (chunks)."""
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self) -> None:
+        #: the asyncio task computing the flights (None for threads)
+        self.task: Any = None
+        #: callers waiting for it (asyncio): it is cancelled when the last one leaves
+        self.waiters = 0
+
+
+# The runs the current context computes on behalf of: a call made from inside the wrapped
+# function must never wait for them (it would wait for itself). asyncio tasks inherit the
+# context they were created in, so a computation nested in a task sees its ancestors too.
+_COMPUTING: ContextVar[frozenset[Run]] = ContextVar("batche_computing", default=frozenset())
+
+
+@contextlib.contextmanager
+def computing(run: Run) -> Iterator[None]:
+    """Mark the current context as computing ``run`` (and what it already computed)."""
+    token = _COMPUTING.set(_COMPUTING.get() | {run})
+    try:
+        yield
+    finally:
+        _COMPUTING.reset(token)
+
+
+class Flight:
+    """One chunk of keys in flight: its results or its error once done."""
+
+    __slots__ = ("done", "error", "keys", "raw", "results", "run", "signal")
+
+    def __init__(self, keys: dict[Hashable, None], run: Run, signal: Any) -> None:
+        self.keys = keys
+        self.run = run
+        self.results: dict[Hashable, Any] = {}
+        #: the function's own result when one call computed every key of the flight
+        self.raw: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.signal = signal
+
+    def outcome(self, keys: Sequence[Hashable]) -> list[Any]:
+        """The results of ``keys``, or the flight's error raised."""
+        if self.error is not None:
+            raise self.error
+        return list(map(self.results.__getitem__, keys))
+
+
+class Flights:
+    """The flights of one decorated function (for threads, or for one event loop)."""
+
+    def __init__(
+        self,
+        lock: contextlib.AbstractContextManager[Any],
+        new_signal: Callable[[], Any],
+        fire: Callable[[Any], None],
+        *,
+        eager: bool,
+        finished: list[int],
+    ) -> None:
+        # Guards ``_active`` and ``generation``; held for in-memory bookkeeping only.
+        self._lock = lock
+        self._new_signal = new_signal
+        self._fire = fire
+        self._eager = eager
+        self._active: list[Flight] = []
+        #: ``finished[0]`` counts the flights finished so far (shared by a function's
+        #: registries): a claim that sees it changed since its lookup looks its keys up
+        #: again, since they may have been stored in between
+        self._finished = finished
+
+    @classmethod
+    def for_threads(cls, finished: list[int]) -> Flights:
+        return cls(
+            threading.Lock(), threading.Event, threading.Event.set, eager=False, finished=finished
+        )
+
+    @classmethod
+    def for_loop(cls, loop: Any, finished: list[int]) -> Flights:
+        # One event loop runs one callback at a time: no lock is needed, and none is taken.
+        return cls(
+            contextlib.nullcontext(), loop.create_future, _resolve, eager=True, finished=finished
+        )
+
+    def claim(
+        self, todo: list[Hashable], step: int, generation: int
+    ) -> tuple[Run | None, list[Flight], list[tuple[Flight, list[Hashable]]], bool]:
+        """Split ``todo`` into flights of this caller and flights to join.
+
+        Returns the caller's run (None if it computes nothing), its flights (chunks of at
+        most ``step`` keys), the flights it joins with the keys it wants from each, and
+        whether a flight finished since the count ``generation`` was read, before the
+        caller's lookup (the caller then looks its claimed keys up again).
+        """
+        joined: list[tuple[Flight, list[Hashable]]] = []
+        ancestors = _COMPUTING.get()
+        with self._lock:
+            remaining = todo
+            for flight in self._active:
+                if flight.run in ancestors:
+                    continue  # a call from inside our own computation: never wait on it
+                wanted = list(filter(flight.keys.__contains__, remaining))
+                if wanted:
+                    if flight.signal is None:
+                        flight.signal = self._new_signal()
+                    joined.append((flight, wanted))
+                    taken = set(wanted)
+                    remaining = list(filterfalse(taken.__contains__, remaining))
+                    if not remaining:
+                        break
+            run = None
+            mine: list[Flight] = []
+            if remaining:
+                run = Run()
+                for start in range(0, len(remaining), step):
+                    chunk = remaining[start : start + step]
+                    signal = self._new_signal() if self._eager else None
+                    mine.append(Flight(dict.fromkeys(chunk), run, signal))
+                self._active.extend(mine)
+            stale = self._finished[0] != generation
+        return run, mine, joined, stale
+
+    def finish(self, flight: Flight, error: BaseException | None = None) -> None:
+        """Mark ``flight`` done (its results are set, or ``error``) and wake its waiters.
+
+        The caller stores the results before finishing, so a claim made after this
+        either finds them in the store or sees the finished count moved and looks again.
+        """
+        with self._lock:
+            flight.error = error
+            flight.done = True
+            self._active.remove(flight)
+            self._finished[0] += 1
+            signal = flight.signal
+        if signal is not None:
+            self._fire(signal)
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+
+def _resolve(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
