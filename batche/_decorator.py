@@ -33,7 +33,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, Union, overload
 
 from ._binding import Binder, check_batch, display_name
 from ._errors import BatchArgumentError, BatchDefinitionError
-from ._inflight import Flight, Flights, Run, computing
+from ._inflight import Flight, Flights, Run, enter_computing, leave_computing
 from ._plan import MISS, Plan, plan
 from ._results import assemble, result_rows
 from .stores._memory import LRUStore, MemoryStore
@@ -66,20 +66,25 @@ class CacheInfo(NamedTuple):
 
 
 class _Invoke:
-    """Instruction to the driver: call the function with these arguments, send the result."""
+    """Instruction to the driver: call the function with these arguments, send the result.
 
-    __slots__ = ("args", "kwargs")
+    ``run`` is the computation the call belongs to when it runs in the caller's own
+    context (threads): the driver marks the context so nested calls never wait on it.
+    """
 
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    __slots__ = ("args", "kwargs", "run")
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], run: Run | None) -> None:
         self.args = args
         self.kwargs = kwargs
+        self.run = run
 
 
 class _Run:
-    """Instruction to the driver: run this caller's computation (a nested engine).
+    """Instruction to the async driver: run this caller's computation as a task.
 
-    The sync driver runs it in the calling thread; the async driver runs it as a task of
-    its own, so that the caller's cancellation does not end it while others wait for it.
+    A task of its own, so that the caller's cancellation does not end it while others
+    wait for it. (Threads cannot be cancelled: a thread computes its claim inline.)
     """
 
     __slots__ = ("engine", "run")
@@ -214,33 +219,38 @@ class _Core:
                 flights = self._loop_flights.setdefault(loop, Flights.for_loop(loop, self.finished))
         return flights
 
-    def compute(self, call: _Call, flights: Flights) -> _Engine:
+    def compute(self, call: _Call, flights: Flights, *, inline: bool) -> _Engine:
         """Get the distinct misses of ``call``: claim, compute or join them, then merge."""
         todo_plan = plan(call.keys, call.values)
         todo = todo_plan.todo
         step = self.max_batch_size or len(todo) or 1
-        run, mine, joined, stale = flights.claim(todo, step, call.generation)
+        run, mine, joined, stale = flights.claim(todo, step, call.generation, todo_plan.distinct)
         if stale and mine:
             # A flight finished after our lookup: what it stored is not computed again.
             claimed = [k for flight in mine for k in flight.keys]
             for flight, stored in zip(mine, self._split_found(mine, claimed)):
-                flight.results.update(stored)
-        sending = sum(len(f.keys) - len(f.results) for f in mine)
+                flight.early = stored
+        sending = 0
+        for flight in mine:
+            sending += len(flight.keys) - len(flight.early)
         with self._lock:
             self.hits += len(call.keys) - sending
-            self.joined += sum(len(wanted) for _, wanted in joined)
+            if joined:
+                self.joined += sum(len(wanted) for _, wanted in joined)
         if run is not None:
-            yield _Run(self.run_flights(call, todo_plan, mine, flights), run)
-        waits = mine + [flight for flight, _ in joined]
+            if inline:
+                yield from self.run_flights(call, todo_plan, mine, flights, run)
+            else:
+                yield _Run(self.run_flights(call, todo_plan, mine, flights, None), run)
+        waits = [flight for flight in mine if not flight.done]
+        waits += [flight for flight, _ in joined if not flight.done]
         if waits:
             yield _Wait(waits)
         if len(mine) == 1 and not joined and todo_plan.whole and mine[0].raw is not None:
             return mine[0].raw  # one call computed the whole batch, in order: the answer
         found: dict[Hashable, Any] = {}
         for flight in mine:
-            if flight.error is not None:
-                raise flight.error
-            found.update(flight.results)
+            found.update(flight.mapping())
         for flight, wanted in joined:
             found.update(zip(wanted, flight.outcome(wanted)))
         return assemble(todo_plan.merge(found), self.template)
@@ -256,7 +266,12 @@ class _Core:
         return [{k: present[k] for k in flight.keys if k in present} for flight in mine]
 
     def run_flights(
-        self, call: _Call, todo_plan: Plan, mine: list[Flight], flights: Flights
+        self,
+        call: _Call,
+        todo_plan: Plan,
+        mine: list[Flight],
+        flights: Flights,
+        run: Run | None,
     ) -> _Engine:
         """Compute this caller's flights, chunk by chunk: call, check, store, finish."""
         positions = None
@@ -265,8 +280,8 @@ class _Core:
         for index, flight in enumerate(mine):
             try:
                 keys = list(flight.keys)
-                if flight.results:  # some were found in the store meanwhile
-                    keys = list(filterfalse(flight.results.__contains__, keys))
+                if flight.early:  # some were found in the store meanwhile
+                    keys = list(filterfalse(flight.early.__contains__, keys))
                 if keys:
                     if positions is None:  # the keys are the items themselves
                         batches: tuple[Any, ...] = (keys,)
@@ -275,7 +290,7 @@ class _Core:
                     args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
                     with self._lock:
                         self.misses += len(keys)
-                    out = yield _Invoke(args, kwargs)
+                    out = yield _Invoke(args, kwargs, run)
                     rows, self.template = result_rows(out, len(keys), self.fname, self.shown_names)
                     order = todo_plan.write_order(keys)
                     if order is keys:
@@ -283,9 +298,7 @@ class _Core:
                     else:
                         chunk = dict(zip(keys, rows))
                         self.store.put(order, list(map(chunk.__getitem__, order)))
-                    flight.results.update(zip(keys, rows))
-                    if len(keys) == len(flight.keys):
-                        flight.raw = out if self.template is not None else rows
+                    flight.record(keys, rows, out if self.template is not None else rows)
             except BaseException as exc:
                 # Every waiter of this flight and of the ones not run gets the error;
                 # nothing of them was stored.
@@ -391,10 +404,14 @@ def _run_sync(engine: _Engine, func: Callable[..., Any]) -> Any:
         value = error = None
         try:
             if op.__class__ is _Invoke:
-                value = func(*op.args, **op.kwargs)
-            elif op.__class__ is _Run:
-                with computing(op.run):
-                    _run_sync(op.engine, func)
+                if op.run is None:
+                    value = func(*op.args, **op.kwargs)
+                else:
+                    token = enter_computing(op.run)
+                    try:
+                        value = func(*op.args, **op.kwargs)
+                    finally:
+                        leave_computing(token)
             else:
                 for flight in op.flights:  # type: ignore[union-attr]
                     if not flight.done:
@@ -428,7 +445,8 @@ async def _run_async(engine: _Engine, func: Callable[..., Awaitable[Any]]) -> An
 
 async def _computation(engine: _Engine, func: Callable[..., Awaitable[Any]], run: Run) -> None:
     """A caller's computation as a task: its outcome reaches everyone through its flights."""
-    with computing(run), contextlib.suppress(Exception, asyncio.CancelledError):
+    enter_computing(run)  # in this task's own context, for its whole life
+    with contextlib.suppress(Exception, asyncio.CancelledError):
         await _run_async(engine, func)
 
 
@@ -497,7 +515,7 @@ class CachedBatchFunction(_Wrapper, Generic[P, R]):
         call = core.begin(args, kwargs)
         if call.__class__ is not _Call:
             return call  # type: ignore[no-any-return]
-        engine = core.compute(call, core.thread_flights)
+        engine = core.compute(call, core.thread_flights, inline=True)
         return _run_sync(engine, core.func)  # type: ignore[no-any-return]
 
     def map(
@@ -524,7 +542,7 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
         call = core.begin(args, kwargs)
         if call.__class__ is not _Call:
             return call  # type: ignore[no-any-return]
-        engine = core.compute(call, core.loop_flights())
+        engine = core.compute(call, core.loop_flights(), inline=False)
         return await _run_async(engine, core.func)  # type: ignore[no-any-return]
 
     async def map(

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Hashable, Sequence
+from contextvars import ContextVar, Token
 from itertools import filterfalse
 from typing import Any
 
-__all__ = ["Flight", "Flights", "Run", "computing"]
+__all__ = ["Flight", "Flights", "Run", "enter_computing", "leave_computing"]
 
 
 class Run:
@@ -39,36 +39,51 @@ class Run:
 _COMPUTING: ContextVar[frozenset[Run]] = ContextVar("batche_computing", default=frozenset())
 
 
-@contextlib.contextmanager
-def computing(run: Run) -> Iterator[None]:
-    """Mark the current context as computing ``run`` (and what it already computed)."""
-    token = _COMPUTING.set(_COMPUTING.get() | {run})
-    try:
-        yield
-    finally:
-        _COMPUTING.reset(token)
+def enter_computing(run: Run) -> Token[frozenset[Run]]:
+    """Mark the current context as computing ``run``; undo with ``leave_computing``."""
+    return _COMPUTING.set(_COMPUTING.get() | {run})
+
+
+def leave_computing(token: Token[frozenset[Run]]) -> None:
+    _COMPUTING.reset(token)
 
 
 class Flight:
     """One chunk of keys in flight: its results or its error once done."""
 
-    __slots__ = ("done", "error", "keys", "raw", "results", "run", "signal")
+    __slots__ = ("_computed", "_mapping", "done", "early", "error", "keys", "raw", "run", "signal")
 
     def __init__(self, keys: dict[Hashable, None], run: Run, signal: Any) -> None:
         self.keys = keys
         self.run = run
-        self.results: dict[Hashable, Any] = {}
+        #: results found in the store after the claim (not computed again)
+        self.early: dict[Hashable, Any] = {}
+        self._computed: tuple[list[Hashable], list[Any]] = ([], [])
+        self._mapping: dict[Hashable, Any] | None = None
         #: the function's own result when one call computed every key of the flight
         self.raw: Any = None
         self.error: BaseException | None = None
         self.done = False
         self.signal = signal
 
-    def outcome(self, keys: Sequence[Hashable]) -> list[Any]:
-        """The results of ``keys``, or the flight's error raised."""
+    def record(self, keys: list[Hashable], rows: list[Any], raw: Any) -> None:
+        """Keep what the function computed for ``keys`` (a mapping is made only if read)."""
+        self._computed = (keys, rows)
+        if len(keys) == len(self.keys):
+            self.raw = raw
+
+    def mapping(self) -> dict[Hashable, Any]:
+        """Every key's result (raises the flight's error)."""
         if self.error is not None:
             raise self.error
-        return list(map(self.results.__getitem__, keys))
+        if self._mapping is None:
+            self._mapping = dict(zip(*self._computed))
+            self._mapping.update(self.early)
+        return self._mapping
+
+    def outcome(self, keys: Sequence[Hashable]) -> list[Any]:
+        """The results of ``keys``, or the flight's error raised."""
+        return list(map(self.mapping().__getitem__, keys))
 
 
 class Flights:
@@ -108,10 +123,15 @@ class Flights:
         )
 
     def claim(
-        self, todo: list[Hashable], step: int, generation: int
+        self,
+        todo: list[Hashable],
+        step: int,
+        generation: int,
+        distinct: dict[Hashable, None] | None = None,
     ) -> tuple[Run | None, list[Flight], list[tuple[Flight, list[Hashable]]], bool]:
         """Split ``todo`` into flights of this caller and flights to join.
 
+        ``distinct`` may hold ``todo``'s keys as a dict, reused for a lone flight.
         Returns the caller's run (None if it computes nothing), its flights (chunks of at
         most ``step`` keys), the flights it joins with the keys it wants from each, and
         whether a flight finished since the count ``generation`` was read, before the
@@ -138,9 +158,12 @@ class Flights:
             if remaining:
                 run = Run()
                 for start in range(0, len(remaining), step):
-                    chunk = remaining[start : start + step]
+                    if remaining is todo and step >= len(todo) and distinct is not None:
+                        chunk = distinct  # the plan's own dict: no copy per key
+                    else:
+                        chunk = dict.fromkeys(remaining[start : start + step])
                     signal = self._new_signal() if self._eager else None
-                    mine.append(Flight(dict.fromkeys(chunk), run, signal))
+                    mine.append(Flight(chunk, run, signal))
                 self._active.extend(mine)
             stale = self._finished[0] != generation
         return run, mine, joined, stale

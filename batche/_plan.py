@@ -33,13 +33,13 @@ MISS: Final[Any] = _Miss()
 class Plan:
     """The misses of one lookup, and how to merge their results back in."""
 
-    __slots__ = ("_missing", "keys", "todo", "values")
+    __slots__ = ("_missing", "distinct", "keys", "todo", "values")
 
     def __init__(
         self,
         keys: Sequence[Hashable],
         values: list[Any] | None,
-        todo: list[Hashable],
+        distinct: dict[Hashable, None],
         missing: list[Hashable] | None,
     ) -> None:
         #: the key of every position of the batch
@@ -48,7 +48,9 @@ class Plan:
         #: was found and no key repeats, so the results are the answer as they come
         self.values = values
         #: distinct missing keys in order of first appearance: what the function gets
-        self.todo = todo
+        self.todo = list(distinct)
+        #: the same keys as a dict, for membership tests
+        self.distinct = distinct
         self._missing = missing
 
     @property
@@ -89,8 +91,14 @@ class Plan:
 
 
 def plan(keys: Sequence[Hashable], values: list[Any] | None) -> Plan:
-    """Plan the misses of ``values``, looked up for ``keys`` (None: all absent, distinct)."""
+    """Plan the misses of ``values``, looked up for ``keys`` (None: none was found)."""
     if values is None:
-        return Plan(keys, None, list(keys), None)
-    missing = list(compress(keys, map(is_, values, repeat(MISS))))
-    return Plan(keys, values, list(dict.fromkeys(missing)), missing)
+        distinct = dict.fromkeys(keys)
+        if len(distinct) == len(keys):
+            return Plan(keys, None, distinct, None)
+        values = [MISS] * len(keys)
+        missing = list(keys)
+    else:
+        missing = list(compress(keys, map(is_, values, repeat(MISS))))
+        distinct = dict.fromkeys(missing)
+    return Plan(keys, values, distinct, missing)
