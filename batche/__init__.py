@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._batcher import AsyncBatcher, BatcherClosedError, BatcherStats, SyncBatcher, dynamically
 from ._decorator import (
     AsyncCachedBatchFunction,
     CachedBatchFunction,
@@ -17,15 +18,20 @@ from ._errors import (
 )
 
 __all__ = [
+    "AsyncBatcher",
     "AsyncCachedBatchFunction",
     "BatchArgumentError",
     "BatchDefinitionError",
     "BatchResultError",
     "BatcheError",
     "BatcheException",
+    "BatcherClosedError",
+    "BatcherStats",
     "CacheInfo",
     "CachedBatchFunction",
+    "SyncBatcher",
     "cache_batch_variable",
+    "dynamically",
 ]
 
 __version__ = "0.2.0"
