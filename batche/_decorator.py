@@ -159,6 +159,9 @@ class _Core:
         self.template: Any = True if _annotated_array(func) else None
         # Guards the counters (+= is not atomic across threads) and the registry per loop.
         self._lock = threading.Lock()
+        # Calls whose every item hit append their count here instead of taking the lock:
+        # list.append is atomic, and folding removes only the entries it has summed.
+        self._hit_log: list[int] = []
         self.hits = 0
         self.misses = 0
         self.joined = 0
@@ -177,11 +180,11 @@ class _Core:
             ctx: tuple[Any, ...] = ()
         else:
             sources, ctx = binder.split(args, kwargs)
+        seqs: tuple[Sequence[Any], ...] | None = None  # made on a miss, for one batch
         if len(sources) == 1:
             items = sources[0]
             if items.__class__ is not list:
                 items = check_batch(items, binder.names[0], self.fname)
-            seqs: tuple[Sequence[Any], ...] = (items,)
         else:
             seqs = tuple(check_batch(s, n, self.fname) for s, n in zip(sources, binder.names))
             lengths = {len(s) for s in seqs}
@@ -198,10 +201,14 @@ class _Core:
         except TypeError as exc:
             raise self.unhashable(items, keys, ctx) or exc from None
         if complete:
-            with self._lock:
-                self.hits += len(values)  # type: ignore[arg-type]
-            return values if self.template is None else assemble(values, self.template)  # type: ignore[arg-type]
-        return _Call(args, kwargs, sources, seqs, keys, values, generation)
+            log = self._hit_log
+            log.append(len(values))  # type: ignore[arg-type]
+            if len(log) > 4096:
+                self._fold_hits()
+            if self.template is None:
+                return values
+            return assemble(values, self.template)  # type: ignore[arg-type]
+        return _Call(args, kwargs, sources, seqs or (items,), keys, values, generation)
 
     def keys_of(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> Sequence[Hashable]:
         """The key of each item: the item (or ``key(item)``), with the context if any."""
@@ -381,13 +388,23 @@ class _Core:
         except TypeError as exc:
             raise self.unhashable(items, keys, ctx) or exc from None
 
+    def _fold_hits(self) -> None:
+        """Move the logged hit counts into ``hits``."""
+        log = self._hit_log
+        with self._lock:
+            count = len(log)
+            self.hits += sum(log[:count])
+            del log[:count]  # entries appended meanwhile stay, after these
+
     def cache_info(self) -> CacheInfo:
+        self._fold_hits()
         with self._lock:
             hits, misses, joined = self.hits, self.misses, self.joined
         return CacheInfo(hits, misses, self.store.maxsize, len(self.store), joined)
 
     def cache_clear(self) -> None:
         self.store.clear()
+        self._fold_hits()
         with self._lock:
             self.hits = self.misses = self.joined = 0
 
