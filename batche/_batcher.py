@@ -271,6 +271,9 @@ class _Shape:
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
             and p.default is p.empty
         ]
+        if params and params[0].name in ("self", "cls"):
+            # a method: each instance gets a batcher of its own, bound (see _per_instance)
+            params = params[1:]
         if not params:
             raise BatchDefinitionError(
                 f"{fname}: dynamically() needs a function taking the batch as a parameter"
@@ -585,7 +588,6 @@ class _Batcher:
         max_queue: int | None,
         small_batch_threshold: int,
         pad_token: Mapping[str, Any] | None,
-        shape: _Shape | None = None,
     ) -> None:
         self.__wrapped__ = func
         self._fname = display_name(func)
@@ -595,7 +597,7 @@ class _Batcher:
         self._max_queue = max_queue
         self._small = small_batch_threshold
         self._pad_token = pad_token
-        self._shape = shape if shape is not None else _Shape(func, self._fname, pad_token)
+        self._shape = _Shape(func, self._fname, pad_token)
         self._closed = False
         _LIVE.add(self)
 
@@ -838,9 +840,10 @@ def _per_instance(batcher: _Batcher, obj: Any) -> Any:
         bound = per_object.get(id(batcher))
         if bound is None:
             method = functools.partial(batcher.__wrapped__, obj)
-            functools.update_wrapper(method, batcher.__wrapped__)
+            # named for errors; no __wrapped__, so its signature is the bound one
+            method.__qualname__ = getattr(batcher.__wrapped__, "__qualname__", "method")  # type: ignore[attr-defined]
             kind = AsyncBatcher if isinstance(batcher, AsyncBatcher) else SyncBatcher
-            bound = kind(method, shape=batcher._shape, **batcher._options())
+            bound = kind(method, **batcher._options())
             per_object[id(batcher)] = bound
     return bound
 
