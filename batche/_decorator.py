@@ -850,8 +850,12 @@ def is_async_callable(func: Any) -> bool:
 
 
 def _mark_coroutine_function(obj: Any) -> None:
-    """Let ``inspect.iscoroutinefunction`` (3.12+) and batche see an async wrapper."""
+    """Let batche, ``inspect.iscoroutinefunction`` (3.12+) and ``asyncio``'s see an async
+    wrapper (libraries such as ``batched`` ask ``asyncio.iscoroutinefunction``)."""
     setattr(obj, _ASYNC_MARK, True)
     mark = getattr(inspect, "markcoroutinefunction", None)
     if mark is not None:
         mark(obj)
+    legacy = getattr(asyncio.coroutines, "_is_coroutine", None)  # removed in Python 3.14
+    if legacy is not None:
+        obj._is_coroutine = legacy
