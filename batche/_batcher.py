@@ -296,6 +296,14 @@ class _Shape:
                 bound = self.signature.bind(*args, **kwargs)
             except TypeError as exc:
                 raise BatchArgumentError(f"{self.fname}: {exc}") from None
+            extra = [name for name in bound.arguments if name not in self.names]
+            if extra:
+                raise BatchArgumentError(
+                    f"{self.fname}: dynamically() batches calls over "
+                    f"{', '.join(map(repr, self.names))} only; other arguments "
+                    f"({', '.join(map(repr, extra))}) would be shared by every caller of a "
+                    "batch: fix them with functools.partial or a closure"
+                )
             if len(self.names) == 1:
                 batch = bound.arguments[self.names[0]]
             else:

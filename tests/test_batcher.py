@@ -288,6 +288,17 @@ def test_methods_get_a_queue_per_instance() -> None:
     assert a.score.stats.batches == 1
 
 
+def test_other_arguments_are_refused_not_mixed_across_callers() -> None:
+    @dynamically(batch_size=4, timeout_ms=0)
+    def embed(texts: list[str], model: str = "small") -> list[str]:
+        return [f"{model}:{t}" for t in texts]
+
+    assert embed(["a"]) == ["small:a"]
+    with pytest.raises(BatchArgumentError, match=r"other arguments \('model'\) would be shared"):
+        embed(["a"], model="large")
+    embed.close()
+
+
 def test_bad_input_and_options() -> None:
     f = dynamically(lambda xs: xs)
     with pytest.raises(BatchArgumentError, match=r"must be a list of items, got str; use .one"):

@@ -1,0 +1,78 @@
+"""Embeddings from an OpenAI-compatible API, cached per text and batched across callers.
+
+Run against a local stand-in server (no key, no network):
+    python examples/openai_embeddings.py
+or against a real endpoint:
+    OPENAI_API_KEY=... python examples/openai_embeddings.py --base-url https://api.openai.com/v1
+
+Many coroutines ask for overlapping texts at the same moment. ``dynamically`` gathers
+their misses into requests of at most 2,048 inputs (the API's cap), and
+``cache_batch_variable`` makes sure no text is sent twice: not when it was embedded
+before, and not while another caller is already waiting for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from openai import AsyncOpenAI
+
+from batche import cache_batch_variable, dynamically
+
+
+def make_embedder(client: AsyncOpenAI, model: str, *, max_inputs: int = 2048) -> Any:
+    """An ``embed(texts)`` that caches each text and batches concurrent callers."""
+
+    @cache_batch_variable("texts", maxsize=1_000_000)
+    @dynamically(batch_size=max_inputs, timeout_ms=5, concurrency=4)
+    async def embed(texts: list[str]) -> list[list[float]]:
+        response = await client.embeddings.create(model=model, input=texts)
+        return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+
+    return embed
+
+
+async def run(base_url: str, api_key: str, model: str, callers: int) -> tuple[Any, list[Any]]:
+    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0) as client:
+        embed = make_embedder(client, model)
+        rng = random.Random(0)
+        corpus = [f"support ticket number {i}: the app crashes on login" for i in range(500)]
+        asks = [rng.sample(corpus, 40) for _ in range(callers)]
+        answers = await asyncio.gather(*(embed(texts) for texts in asks))
+        return embed, list(zip(asks, answers))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: local)")
+    parser.add_argument("--model", default="text-embedding-3-small")
+    parser.add_argument("--callers", type=int, default=200)
+    options = parser.parse_args()
+    if options.base_url:
+        embed, answers = asyncio.run(
+            run(options.base_url, os.environ.get("OPENAI_API_KEY", ""), options.model,
+                options.callers)
+        )  # fmt: skip
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from local_embeddings_server import EmbeddingsServer
+
+        with EmbeddingsServer() as server:
+            embed, answers = asyncio.run(
+                run(server.base_url, "local", options.model, options.callers)
+            )
+            print(f"server: {len(server.requests)} requests, {len(server.inputs):,} texts")
+    asked = sum(len(texts) for texts, _ in answers)
+    info = embed.cache_info()
+    print(f"{options.callers} callers asked for {asked:,} texts; {info.misses:,} were embedded")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
