@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import functools
 import inspect
 import sys
@@ -90,7 +89,7 @@ class BatcherStats:
         self.items = 0
         #: batch size -> number of batches of that size
         self.batch_sizes: Counter[int] = Counter()
-        #: how long items waited in the queue before their batch started
+        #: per batch, how long its oldest item waited in the queue before the batch started
         self.queue_wait_ms = Percentiles()
         #: how long the function took per batch
         self.batch_ms = Percentiles()
@@ -108,36 +107,81 @@ class BatcherStats:
 class _Request:
     """One call's items on their way through the queue, and what came back for them."""
 
-    __slots__ = ("cancelled", "chunks", "enqueued", "error", "items", "offset", "remaining", "wake")
+    __slots__ = (
+        "cancelled", "enqueued", "error", "items", "loop", "offset", "one", "parts", "remaining",
+        "signal",
+    )  # fmt: skip
 
-    def __init__(self, items: Sequence[Any], wake: Callable[[], None]) -> None:
+    def __init__(
+        self, items: Sequence[Any], signal: Any, loop: Any = None, one: bool = False
+    ) -> None:
         self.items = items
         self.offset = 0  # the first item not yet given to a batch
         self.remaining = len(items)  # items whose result has not come back
-        self.chunks: list[tuple[int, Any]] = []  # (start, results) as batches return
+        # (start in items, a batch's outputs, offset in them, count) as batches return;
+        # sliced by the caller, not by the thread or task that runs the batches
+        self.parts: list[tuple[int, Any, int, int]] = []
         self.error: BaseException | None = None
-        self.wake = wake  # called once, when the request is done
+        # how the caller is woken: a held lock (a thread), or a future of ``loop``
+        # (woken through call_soon_threadsafe when ``loop`` is another thread's)
+        self.signal = signal
+        self.loop = loop
+        #: a ``.one`` call whose future is awaited directly: it gets the value (or error)
+        self.one = one
         self.enqueued = 0.0
         self.cancelled = False
+
+    def wake(self) -> None:
+        """Tell the caller its request is done (called once)."""
+        signal = self.signal
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(_set_done, signal)
+        elif type(signal) is _FUTURE:
+            if signal.done():  # the caller left
+                return
+            if not self.one:
+                signal.set_result(None)
+            elif self.error is not None:
+                signal.set_exception(self.error)
+            else:
+                signal.set_result(self.first())
+        else:
+            signal.release()
+
+    def left(self) -> bool:
+        """True when the caller is gone (cancelled): its items need not be sent."""
+        signal = self.signal
+        return self.cancelled or (type(signal) is _FUTURE and signal.cancelled())
 
     def result(self) -> Any:
         """The results in order (a list, or an array if the function returns arrays)."""
         if self.error is not None:
             raise self.error
-        if len(self.chunks) == 1:
-            return self.chunks[0][1]
-        parts = [chunk for _, chunk in sorted(self.chunks, key=_first)]
+        if len(self.parts) == 1:
+            _, outputs, offset, count = self.parts[0]
+            if offset == 0 and count == len(outputs):
+                return outputs
+            return outputs[offset : offset + count]
+        parts = [out[off : off + n] for _, out, off, n in sorted(self.parts, key=_first)]
         np = sys.modules.get("numpy")
         if np is not None and parts and all(isinstance(p, np.ndarray) for p in parts):
             return np.concatenate(parts)
         return [result for part in parts for result in part]
 
+    def first(self) -> Any:
+        """The result of the first item (``.one``)."""
+        if self.error is not None:
+            raise self.error
+        _, outputs, offset, _ = self.parts[0]
+        return outputs[offset]
 
-def _first(chunk: tuple[int, Any]) -> int:
-    return chunk[0]
+
+def _first(part: tuple[int, Any, int, int]) -> int:
+    return part[0]
 
 
 _Piece = tuple[_Request, int, int]  # a request, and the slice of its items in a batch
+_FUTURE = asyncio.Future  # the type loop.create_future() makes (checked with ``is``)
 
 
 class _Queue:
@@ -168,14 +212,19 @@ class _Queue:
             self._normal.append(request)
         self.queued += len(request.items)
 
-    def wait_time(self, now: float) -> float | None:
-        """0: a batch should go now; seconds until one should; None: nothing is queued."""
+    def wait_time(self, now: float, slack: float = 0.0) -> float | None:
+        """0: a batch should go now; seconds until one should; None: nothing is queued.
+
+        A batch due within ``slack`` seconds goes now (a driver whose timers fire late
+        passes the lateness, so that the timeout stays a maximum).
+        """
         if not self.queued:
             return None
         if self.queued >= self.batch_size or self.timeout_s == 0 or self.closing:
             return 0.0
         oldest = min(q[0].enqueued for q in (self._urgent, self._normal) if q)
-        return max(0.0, oldest + self.timeout_s - now)
+        remaining = oldest + self.timeout_s - now
+        return 0.0 if remaining <= slack else remaining
 
     def take(self, now: float) -> list[_Piece]:
         """The next batch: up to ``batch_size`` items, small requests first, in order."""
@@ -184,7 +233,7 @@ class _Queue:
         for queue in (self._urgent, self._normal):
             while room and queue:
                 request = queue[0]
-                if request.cancelled:  # its caller left: its items are not sent
+                if request.left():  # its caller left: its items are not sent
                     queue.popleft()
                     self.queued -= len(request.items) - request.offset
                     continue
@@ -196,8 +245,10 @@ class _Queue:
                 self.queued -= stop - start
                 if stop == len(request.items):
                     queue.popleft()
-                wait_ms = (now - request.enqueued) * 1000
-                self.stats.queue_wait_ms.add(wait_ms)
+        if pieces:
+            # per batch, how long its oldest item waited for the batch to start
+            oldest = min(request.enqueued for request, _, _ in pieces)
+            self.stats.queue_wait_ms.add((now - oldest) * 1000)
         return pieces
 
     def deliver(self, pieces: list[_Piece], outputs: Any, took: float) -> list[_Request]:
@@ -209,7 +260,7 @@ class _Queue:
         for request, start, stop in pieces:
             count = stop - start
             if request.error is None:
-                request.chunks.append((start, outputs[offset : offset + count]))
+                request.parts.append((start, outputs, offset, count))
             offset += count
             request.remaining -= count
             if request.remaining == 0:
@@ -237,7 +288,7 @@ class _Queue:
         for queue in (self._urgent, self._normal):
             while queue:
                 request = queue.popleft()
-                if request.error is None and not request.cancelled:
+                if request.error is None and not request.left():
                     request.error = error
                     done.append(request)
         self.queued = 0
@@ -378,7 +429,9 @@ def _gather(pieces: list[_Piece]) -> list[Any]:
     if len(pieces) == 1:
         request, start, stop = pieces[0]
         items = request.items
-        return items if start == 0 and stop == len(items) else list(items[start:stop])  # type: ignore[return-value]
+        if start == 0 and stop == len(items) and type(items) is list:
+            return items
+        return list(items[start:stop])
     batch: list[Any] = []
     for request, start, stop in pieces:
         batch.extend(request.items[start:stop])
@@ -386,6 +439,11 @@ def _gather(pieces: list[_Piece]) -> list[Any]:
 
 
 # -- the drivers ------------------------------------------------------------------------------
+
+
+#: How late a timed wait may end: an event loop sleeps in whole milliseconds, and a
+#: thread is scheduled when the OS gets to it. A batch due within it goes early.
+_TIMER_SLACK = 0.001
 
 
 class _ThreadDriver:
@@ -401,6 +459,8 @@ class _ThreadDriver:
         self._cond = threading.Condition(threading.Lock())
         self._workers: list[threading.Thread] = []
         self._running = 0
+        self._idle = 0  # workers waiting on the condition
+        self._held = 0  # callers waiting for room
         self.closed = False
 
     def submit(self, request: _Request) -> None:
@@ -408,14 +468,17 @@ class _ThreadDriver:
         with self._cond:
             if self.closed:
                 raise self._owner._closed_error()
-            while not self.queue.has_room(count):
+            while self.queue.max_queue is not None and not self.queue.has_room(count):
+                self._held += 1
                 self._cond.wait()
+                self._held -= 1
                 if self.closed:
                     raise self._owner._closed_error()
             self.queue.add(request, time.monotonic())
             if len(self._workers) < self._concurrency:
                 self._start_worker()
-            self._cond.notify()
+            elif self._idle:
+                self._cond.notify_all()
 
     def _start_worker(self) -> None:
         worker = threading.Thread(
@@ -430,17 +493,21 @@ class _ThreadDriver:
         while True:
             with cond:
                 while True:
-                    wait = queue.wait_time(time.monotonic())
+                    wait = queue.wait_time(time.monotonic(), _TIMER_SLACK)
                     if wait == 0 and self._running < self._concurrency:
                         pieces = queue.take(time.monotonic())
                         self._running += 1
-                        if queue.max_queue is not None:
+                        if self._held:
                             cond.notify_all()  # room for callers held back by max_queue
                         break
                     if wait is None and self.closed:
                         return
-                    # A timed wait only while a partial batch waits for company.
-                    cond.wait(None if wait is None or self._running >= self._concurrency else wait)
+                    # A timed wait only while a partial batch waits for company; woken
+                    # up to _TIMER_SLACK early, as the thread may be scheduled late.
+                    self._idle += 1
+                    idle = wait is None or self._running >= self._concurrency
+                    cond.wait(None if idle else max(0.0, wait - _TIMER_SLACK))  # type: ignore[operator]
+                    self._idle -= 1
             if not pieces:
                 with cond:
                     self._running -= 1
@@ -452,14 +519,18 @@ class _ThreadDriver:
             except BaseException as exc:  # noqa: BLE001 - delivered to this batch's callers
                 with cond:
                     done = queue.fail(pieces, exc, time.perf_counter() - started)
-                    self._running -= 1
-                    cond.notify_all()
+                    self._finished()
             else:
                 with cond:
                     done = queue.deliver(pieces, outputs, time.perf_counter() - started)
-                    self._running -= 1
-                    cond.notify_all()
+                    self._finished()
             _wake_all(done)
+
+    def _finished(self) -> None:
+        """A batch is done (the lock is held): a waiting worker may take the next one."""
+        self._running -= 1
+        if self._idle or self._held:
+            self._cond.notify_all()
 
     def close(self, wait: bool) -> None:
         """Refuse new calls; the workers finish what is queued, then exit."""
@@ -495,28 +566,37 @@ class _LoopDriver:
         self._batches: set[asyncio.Task[None]] = set()
         self.closed = False
 
-    async def submit(self, request: _Request) -> None:
-        while not self.queue.has_room(len(request.items)):
-            self._room.clear()
-            await self._room.wait()
+    def enqueue(self, request: _Request) -> bool:
+        """Queue the request if there is room (False: wait with ``submit``)."""
         if self.closed:
             raise self._owner._closed_error()
-        self.queue.add(request, time.monotonic())
+        queue = self.queue
+        if queue.max_queue is not None and not queue.has_room(len(request.items)):
+            return False
+        queue.add(request, time.monotonic())
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = self._loop.create_task(self._dispatch())
         self._wakeup.set()
+        return True
+
+    async def submit(self, request: _Request) -> None:
+        """Queue the request, waiting for room first if the queue is full."""
+        while not self.enqueue(request):
+            self._room.clear()
+            await self._room.wait()
 
     async def _dispatch(self) -> None:
         queue = self.queue
+        loop = self._loop
         try:
             while True:
-                wait = queue.wait_time(time.monotonic())
+                wait = queue.wait_time(time.monotonic(), _TIMER_SLACK)
                 if wait == 0 and self._running < self._concurrency:
                     pieces = queue.take(time.monotonic())
                     self._room.set()
                     if pieces:
                         self._running += 1
-                        task = self._loop.create_task(self._run(pieces))
+                        task = loop.create_task(self._run(pieces))
                         self._batches.add(task)
                         task.add_done_callback(self._batches.discard)
                     continue
@@ -526,9 +606,14 @@ class _LoopDriver:
                 if wait is None or self._running >= self._concurrency:
                     await self._wakeup.wait()
                 else:
-                    # woken by new work, or by the oldest item's deadline
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), wait)
+                    # Woken by new work, or by the oldest item's deadline. The event loop
+                    # rounds its sleeps up to whole milliseconds: the timer is set that
+                    # much early, and wait_time counts a batch that near as due.
+                    timer = loop.call_later(max(0.0, wait - _TIMER_SLACK), self._wakeup.set)
+                    try:
+                        await self._wakeup.wait()
+                    finally:
+                        timer.cancel()
         except asyncio.CancelledError:
             # The loop is shutting down: nobody will run what is queued.
             _wake_all(queue.drain(self._owner._closed_error("its event loop stopped")))
@@ -606,6 +691,8 @@ class _Batcher:
         self._small = small_batch_threshold
         self._pad_token = pad_token
         self._shape = _Shape(func, self._fname, pad_token)
+        #: one list parameter, no padding: ``.one(item)`` needs no binding
+        self._plain = len(self._shape.names) == 1 and self._shape.padder is None
         self._closed = False
         _LIVE.add(self)
 
@@ -652,23 +739,25 @@ class SyncBatcher(_Batcher, Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         items = self._shape.items(args, kwargs)
-        return self._wait(items)  # type: ignore[no-any-return]
-
-    def one(self, *args: Any, **kwargs: Any) -> Any:
-        """The result for a single item."""
-        return self._wait(self._shape.one(args, kwargs))[0]
-
-    def _wait(self, items: Sequence[Any]) -> Any:
         if not items:
             if self._closed:
                 raise self._closed_error()
-            return self._shape.padder.empty() if self._shape.padder else []
+            return self._shape.padder.empty() if self._shape.padder else []  # type: ignore[return-value]
+        return self._wait(items).result()  # type: ignore[no-any-return]
+
+    def one(self, *args: Any, **kwargs: Any) -> Any:
+        """The result for a single item."""
+        if self._plain and len(args) == 1 and not kwargs:
+            return self._wait(args).first()  # the tuple (item,) serves as the list of one
+        return self._wait(self._shape.one(args, kwargs)).first()
+
+    def _wait(self, items: Sequence[Any]) -> _Request:
         signal = threading.Lock()
         signal.acquire()
-        request = _Request(items, signal.release)
+        request = _Request(items, signal)
         self._driver.submit(request)
         signal.acquire()  # released by the worker that completes the request
-        return request.result()
+        return request
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """``await`` the batched call from async code; the function runs on a worker thread."""
@@ -679,12 +768,12 @@ class SyncBatcher(_Batcher, Generic[P, R]):
             return []
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-
-        def wake() -> None:
-            loop.call_soon_threadsafe(_set_done, future)
-
-        request = _Request(items, wake)
-        self._driver.submit(request)
+        request = _Request(items, future, loop)
+        # submit may wait for room (max_queue): not on the loop's thread
+        if self._driver.queue.max_queue is None:
+            self._driver.submit(request)
+        else:
+            await loop.run_in_executor(None, self._driver.submit, request)
         try:
             await future
         except asyncio.CancelledError:
@@ -731,6 +820,9 @@ class AsyncBatcher(_Batcher, Generic[P, R]):
         # Guards _drivers (loops of several threads may call one batcher).
         self._lock = threading.Lock()
         self._stats = BatcherStats()
+        # The driver of the loop used last, kept weakly (a loop's driver must not keep
+        # the loop alive once it is closed); the common case is one loop.
+        self._last_ref: weakref.ReferenceType[_LoopDriver] | None = None
 
     @property
     def stats(self) -> BatcherStats:
@@ -744,6 +836,9 @@ class AsyncBatcher(_Batcher, Generic[P, R]):
 
     def _driver(self) -> _LoopDriver:
         loop = asyncio.get_running_loop()
+        last = self._last_ref() if self._last_ref is not None else None
+        if last is not None and last._loop is loop:
+            return last
         driver = self._drivers.get(loop)
         if driver is None:
             with self._lock:
@@ -751,34 +846,64 @@ class AsyncBatcher(_Batcher, Generic[P, R]):
                 if driver is None:
                     driver = _LoopDriver(self, self.__wrapped__, loop)
                     self._drivers[loop] = driver
+        self._last_ref = weakref.ref(driver)
         return driver
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._await(self._shape.items(args, kwargs))  # type: ignore[no-any-return]
+        items = self._shape.items(args, kwargs)
+        if not items:
+            if self._closed:
+                raise self._closed_error()
+            return self._shape.padder.empty() if self._shape.padder else []  # type: ignore[return-value]
+        return (await self._await(items)).result()  # type: ignore[no-any-return]
 
-    async def one(self, *args: Any, **kwargs: Any) -> Any:
-        """The result for a single item."""
-        return (await self._await(self._shape.one(args, kwargs)))[0]
+    def one(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        """The result for a single item, as an awaitable (a future of the running loop).
+
+        A future rather than a coroutine: awaiting it costs no extra frame, and
+        ``asyncio.gather`` needs no task for it. Cancelling it withdraws the item.
+        """
+        if self._plain and len(args) == 1 and not kwargs:
+            items: Sequence[Any] = args  # the tuple (item,) serves as the list of one
+        else:
+            items = self._shape.one(args, kwargs)
+        if self._closed:
+            raise self._closed_error()
+        try:
+            driver = self._driver()
+        except RuntimeError:  # no running loop yet: asyncio.run(f.one(item))
+            return self._one_in_loop(items)
+        future = driver._loop.create_future()
+        request = _Request(items, future, one=True)
+        if driver.enqueue(request):
+            return future  # type: ignore[no-any-return]
+        return driver._loop.create_task(self._one_when_room(driver, request))  # type: ignore[no-any-return]
+
+    async def _one_in_loop(self, items: Sequence[Any]) -> Any:
+        return (await self._await(items)).first()
+
+    async def _one_when_room(self, driver: _LoopDriver, request: _Request) -> Any:
+        await driver.submit(request)
+        return await request.signal
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """The same as awaiting the call (kept for symmetry with sync functions)."""
-        return await self._await(self._shape.items(args, kwargs))
+        return await self(*args, **kwargs)
 
-    async def _await(self, items: Sequence[Any]) -> Any:
+    async def _await(self, items: Sequence[Any]) -> _Request:
         if self._closed:
             raise self._closed_error()
-        if not items:
-            return self._shape.padder.empty() if self._shape.padder else []
         driver = self._driver()
         future = driver._loop.create_future()
-        request = _Request(items, functools.partial(_set_done, future))
-        await driver.submit(request)
+        request = _Request(items, future)
+        if not driver.enqueue(request):
+            await driver.submit(request)
         try:
             await future
         except asyncio.CancelledError:
             request.cancelled = True
             raise
-        return request.result()
+        return request
 
     async def aclose(self) -> None:
         """Refuse new calls and finish what is queued on this loop."""
