@@ -661,11 +661,20 @@ class _LoopDriver:
 _LIVE: weakref.WeakSet[_Batcher] = weakref.WeakSet()
 
 
-@atexit.register
 def _close_all() -> None:
     """At interpreter exit, queued requests are run (sync) or failed, never left waiting."""
     for batcher in list(_LIVE):
         batcher._shutdown(wait=True)
+
+
+# Python joins its non-daemon threads before atexit handlers run; a thread waiting on a
+# batch would hold the exit up until its batch's timeout. threading's own exit hook (the
+# one concurrent.futures uses) runs before that join; atexit is the fallback.
+_register_early = getattr(threading, "_register_atexit", None)
+if _register_early is not None:
+    _register_early(_close_all)
+else:  # pragma: no cover - every supported CPython has it
+    atexit.register(_close_all)
 
 
 class _Batcher:

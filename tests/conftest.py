@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -71,3 +72,27 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+class _AsyncioErrors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_asyncio_errors() -> Iterator[None]:
+    """Fail a test during which asyncio logged an error ("Task exception was never
+    retrieved", "Task was destroyed but it is pending"): they are logs, not warnings."""
+    handler = _AsyncioErrors()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    messages = [record.getMessage() for record in handler.records]
+    assert messages == [], f"asyncio logged errors: {messages}"

@@ -422,3 +422,97 @@ def test_padded_features_keep_their_dtype() -> None:
     single = model.one({"input_ids": np.array([7, 7]), "weights": np.array([0.0, 0.0])})
     assert single == pytest.approx(14.0)
     model.close()
+
+
+def test_cancelling_a_one_future_withdraws_the_item() -> None:
+    async def main() -> None:
+        entered, release = asyncio.Event(), asyncio.Event()
+        batches: list[list[str]] = []
+
+        @dynamically(batch_size=8, timeout_ms=0)
+        async def f(xs: list[str]) -> list[str]:
+            batches.append(list(xs))
+            if len(batches) == 1:
+                entered.set()
+                await release.wait()
+            return [x * 2 for x in xs]
+
+        first = f.one("a")
+        await entered.wait()
+        withdrawn = f.one("b")
+        kept = f.one("c")
+        withdrawn.cancel()  # type: ignore[attr-defined]
+        release.set()
+        assert await first == "aa"
+        assert await kept == "cc"
+        assert batches == [["a"], ["c"]]
+        with pytest.raises(TypeError):  # errors come through the future too
+            await f.one({})
+        await f.aclose()
+
+    asyncio.run(main())
+
+
+def test_asyncio_run_ending_fails_queued_requests_clearly() -> None:
+    @dynamically(batch_size=8, timeout_ms=60_000)
+    async def f(xs: list[int]) -> list[int]:
+        return xs
+
+    outcome: dict[str, BaseException] = {}
+
+    async def main() -> None:
+        task = asyncio.ensure_future(f.one(1))  # waits up to a minute for company
+
+        def record(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                outcome["error"] = done.exception()  # type: ignore[assignment]
+
+        task.add_done_callback(record)
+        # returning leaves the request queued; asyncio.run cancels what is pending
+
+    asyncio.run(main())
+    # the caller was not left waiting: it was cancelled, or failed with a clear error
+    if "error" in outcome:
+        assert isinstance(outcome["error"], BatcherClosedError)
+
+
+EXIT_SCRIPT = """
+import sys, threading
+sys.path.insert(0, {root!r})
+from batche import dynamically
+
+@dynamically(batch_size=8, timeout_ms=600_000)   # would wait ten minutes for company
+def f(xs):
+    return [x * 2 for x in xs]
+
+queued = threading.Event()
+add = f._driver.queue.add
+def watched_add(request, now):
+    add(request, now)
+    queued.set()
+f._driver.queue.add = watched_add
+
+def caller():
+    print("result", f([21]), flush=True)
+
+threading.Thread(target=caller).start()   # not a daemon: the exit waits for it
+queued.wait(30)
+print("main exits", flush=True)
+"""
+
+
+def test_interpreter_exit_runs_queued_calls() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT.format(root=root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # the queued call ran at exit instead of holding the exit up for ten minutes
+    assert done.stdout.splitlines() == ["main exits", "result [42]"]
