@@ -184,6 +184,11 @@ def throughput(label: str, got: dict[str, float], note: str) -> list[str]:
     return [label, f"{ours:,.0f}/s", f"{theirs:,.0f}/s", f"{ours / theirs:.1f}x", note]
 
 
+def latency_row(label: str, ours: list[float], theirs: list[float]) -> list[str]:
+    p99 = f"p99 {pct(ours, 0.99):,.0f} µs"
+    return [label, f"{pct(ours, 0.5):,.0f} µs", f"{pct(theirs, 0.5):,.0f} µs", "", p99]
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -211,10 +216,8 @@ def main() -> None:
     # batched's thread processor polls from then on, taking the GIL every 5 ms
     theirs_async = lone_latency_async(lambda: batched.aio.dynamically(adouble), max(50, n // 10))
     theirs_threads = lone_latency_threads(batched.dynamically(double), max(50, n // 10))
-    rows.append(["lone call p50, asyncio (timeout 0)", f"{pct(lone_async, .5):,.0f} µs",
-                 f"{pct(theirs_async, .5):,.0f} µs", "", f"p99 {pct(lone_async, .99):,.0f} µs"])  # fmt: skip
-    rows.append(["lone call p50, threads (timeout 0)", f"{pct(lone_threads, .5):,.0f} µs",
-                 f"{pct(theirs_threads, .5):,.0f} µs", "", f"p99 {pct(lone_threads, .99):,.0f} µs"])  # fmt: skip
+    rows.append(latency_row("lone call p50, asyncio (timeout 0)", lone_async, theirs_async))
+    rows.append(latency_row("lone call p50, threads (timeout 0)", lone_threads, theirs_threads))
     rows.append(["lone call, timeout 5 ms: p99 / max (threads)",
                  f"{pct(waiting, .99) / 1000:.2f} / {max(waiting) / 1000:.2f} ms", "", "",
                  "target: never longer than 5 ms + 1 ms"])  # fmt: skip
