@@ -57,9 +57,11 @@ def compare(contenders: dict[str, Round], rounds: int) -> dict[str, float]:
     return best
 
 
-def legacy_batche() -> ModuleType | None:
-    """PyPI batche 0.1.1, installed in a separate directory (its package name is ours)."""
-    target = Path(tempfile.gettempdir()) / "batche-0.1.1-bench"
+def legacy_batche(target: Path | None = None) -> ModuleType | None:
+    """PyPI batche 0.1.1, installed in a separate directory (its package name is ours),
+    imported as ``batche_legacy``; None if it cannot be installed."""
+    if target is None:
+        target = Path(tempfile.gettempdir()) / "batche-0.1.1-bench"
     if not (target / "batche").exists():
         done = subprocess.run(
             [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),

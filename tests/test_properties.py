@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -125,22 +123,11 @@ def test_map_equals_plain(corpus: list[Any], chunk_size: int) -> None:
 @pytest.fixture(scope="session")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     """batche 0.1.1 from PyPI, imported as ``batche_legacy`` beside this package."""
-    target: Path = tmp_path_factory.mktemp("legacy")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
-         "batche==0.1.1"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    package = target / "batche"
-    spec = importlib.util.spec_from_file_location(
-        "batche_legacy", package / "__init__.py", submodule_search_locations=[str(package)]
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["batche_legacy"] = module
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from _common import legacy_batche
+
+    module = legacy_batche(tmp_path_factory.mktemp("legacy"))
+    assert module is not None, "pip could not install batche==0.1.1"
     return module
 
 
