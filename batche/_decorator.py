@@ -34,8 +34,10 @@ from typing import Any, Generic, NamedTuple, TypeVar, Union, overload
 from ._binding import Binder, check_batch, display_name
 from ._errors import BatchArgumentError, BatchDefinitionError
 from ._inflight import Flight, Flights, Run, enter_computing, leave_computing
+from ._keys import Encoder
 from ._plan import MISS, Plan, plan
 from ._results import assemble, result_rows
+from .stores._base import Store
 from .stores._memory import LRUStore, MemoryStore
 
 if sys.version_info >= (3, 10):
@@ -127,7 +129,27 @@ class _Call:
         self.values = values
 
 
-_Engine = Generator[Union[_Invoke, _Run, _Wait], Any, Any]
+class _Get:
+    """Instruction to the driver: read these keys from a store outside the process."""
+
+    __slots__ = ("keys", "store")
+
+    def __init__(self, store: Store, keys: Sequence[Hashable]) -> None:
+        self.store = store
+        self.keys = keys
+
+
+class _Put:
+    """Instruction to the driver: write these entries to a store outside the process."""
+
+    __slots__ = ("mapping", "store")
+
+    def __init__(self, store: Store, mapping: dict[str, Any]) -> None:
+        self.store = store
+        self.mapping = mapping
+
+
+_Engine = Generator[Union[_Invoke, _Run, _Wait, _Get, _Put], Any, Any]
 
 
 class _Core:
@@ -138,10 +160,13 @@ class _Core:
         func: Callable[..., Any],
         names: tuple[str, ...] | None,
         *,
-        mapping: MutableMapping[Hashable, Any],
+        mapping: MutableMapping[Hashable, Any] | Store,
         key: KeyFunc | None,
         ignore: tuple[str, ...],
         max_batch_size: int | None,
+        namespace: str | None = None,
+        version: str = "1",
+        local_maxsize: int | None = None,
     ) -> None:
         self.func = func
         self.fname = display_name(func)
@@ -149,10 +174,22 @@ class _Core:
         names = self.binder.names
         self.shown_names = repr(names[0]) if len(names) == 1 else repr(names)
         self.mapping = mapping
-        self.store = MemoryStore(mapping)
+        #: a store outside the process (SQLite, Redis): stable keys, reads and writes
+        #: through the driver; ``store`` is then the optional in-memory layer before it
+        self.remote: Store | None = None
+        self.encoder: Encoder | None = None
+        if isinstance(mapping, MutableMapping):
+            self.store: MemoryStore | None = MemoryStore(mapping)
+        else:
+            self.remote = mapping
+            if namespace is None:
+                module = getattr(func, "__module__", None) or "__main__"
+                namespace = f"{module}.{getattr(func, '__qualname__', self.fname[:-2])}"
+            self.encoder = Encoder(namespace, version)
+            self.store = None if local_maxsize is None else MemoryStore(LRUStore(local_maxsize))
         self.key = key
         #: an item's key is the item itself: no key function, no other argument in the key
-        self.items_are_keys = key is None and self.binder.ctx_static_empty
+        self.items_are_keys = key is None and self.binder.ctx_static_empty and self.remote is None
         self.max_batch_size = max_batch_size
         # None: results are lists; an empty array like the last result when the function
         # returns arrays; True when only the return annotation says it does.
@@ -196,6 +233,8 @@ class _Core:
             items = list(zip(*seqs))
         keys = items if self.items_are_keys else self.keys_of(items, ctx)
         generation = self.finished[0]  # read before the lookup: see Flights.claim
+        if self.store is None:  # only a store outside the process: the engine reads it
+            return _Call(args, kwargs, sources, seqs or (items,), keys, None, generation)
         try:
             values, complete = self.store.lookup(keys)
         except TypeError as exc:
@@ -211,7 +250,13 @@ class _Core:
         return _Call(args, kwargs, sources, seqs or (items,), keys, values, generation)
 
     def keys_of(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> Sequence[Hashable]:
-        """The key of each item: the item (or ``key(item)``), with the context if any."""
+        """The key of each item: the item (or ``key(item)``), with the context if any.
+
+        For a store outside the process: a stable digest of namespace, version, item
+        key and context (``namespace:version:digest``).
+        """
+        if self.encoder is not None:
+            return self.encoder.keys(items, ctx, self.key, self.shown_names, self.binder.ctx_params)
         base = items if self.key is None else list(map(self.key, items))
         if self.binder.ctx_static_empty:
             return base
@@ -228,6 +273,10 @@ class _Core:
 
     def compute(self, call: _Call, flights: Flights, *, inline: bool) -> _Engine:
         """Get the distinct misses of ``call``: claim, compute or join them, then merge."""
+        if self.remote is not None:
+            call.values = yield from self._read_remote(call.keys, call.values)
+            if call.values is not None and id(MISS) not in _identities(call.values):
+                return self._all_hits(call.values)
         todo_plan = plan(call.keys, call.values)
         todo = todo_plan.todo
         step = self.max_batch_size or len(todo) or 1
@@ -235,8 +284,12 @@ class _Core:
         if stale and mine:
             # A flight finished after our lookup: what it stored is not computed again.
             claimed = [k for flight in mine for k in flight.keys]
-            for flight, stored in zip(mine, self._split_found(mine, claimed)):
-                flight.early = stored
+            if self.remote is not None:
+                present = yield _Get(self.remote, claimed)
+            else:
+                present = self.store.get_many(claimed)  # type: ignore[union-attr]
+            for flight in mine:
+                flight.early = {k: present[k] for k in flight.keys if k in present}
         sending = 0
         for flight in mine:
             sending += len(flight.keys) - len(flight.early)
@@ -262,15 +315,22 @@ class _Core:
             found.update(zip(wanted, flight.outcome(wanted)))
         return assemble(todo_plan.merge(found), self.template)
 
-    def _split_found(
-        self, mine: list[Flight], claimed: list[Hashable]
-    ) -> list[dict[Hashable, Any]]:
-        """What the store holds now of each flight's keys."""
-        values, _ = self.store.lookup(claimed)
+    def _read_remote(self, keys: Sequence[Hashable], values: list[Any] | None) -> _Engine:
+        """Fill ``values`` (None: nothing found yet) from the store outside the process."""
         if values is None:
-            return [{} for _ in mine]
-        present = {k: v for k, v in zip(claimed, values) if v is not MISS}
-        return [{k: present[k] for k in flight.keys if k in present} for flight in mine]
+            wanted = list(dict.fromkeys(keys))
+        else:
+            wanted = list(dict.fromkeys(k for k, v in zip(keys, values) if v is MISS))
+        found = yield _Get(self.remote, wanted)  # type: ignore[arg-type]
+        if not found:
+            return values
+        if self.store is not None:  # the in-memory layer keeps what was read
+            self.store.put(list(found), list(found.values()))
+        return list(map(found.get, keys, values if values is not None else repeat(MISS)))
+
+    def _all_hits(self, values: list[Any]) -> Any:
+        self._hit_log.append(len(values))
+        return values if self.template is None else assemble(values, self.template)
 
     def run_flights(
         self,
@@ -299,12 +359,15 @@ class _Core:
                         self.misses += len(keys)
                     out = yield _Invoke(args, kwargs, run)
                     rows, self.template = result_rows(out, len(keys), self.fname, self.shown_names)
-                    order = todo_plan.write_order(keys)
-                    if order is keys:
-                        self.store.put(keys, rows)
-                    else:
-                        chunk = dict(zip(keys, rows))
-                        self.store.put(order, list(map(chunk.__getitem__, order)))
+                    if self.remote is not None:
+                        yield _Put(self.remote, dict(zip(keys, rows)))  # type: ignore[arg-type]
+                    if self.store is not None:
+                        order = todo_plan.write_order(keys)
+                        if order is keys:
+                            self.store.put(keys, rows)
+                        else:
+                            chunk = dict(zip(keys, rows))
+                            self.store.put(order, list(map(chunk.__getitem__, order)))
                     flight.record(keys, rows, out if self.template is not None else rows)
             except BaseException as exc:
                 # Every waiter of this flight and of the ones not run gets the error;
@@ -384,9 +447,12 @@ class _Core:
         _, ctx = self.binder.split(call_args, call_kwargs)
         keys = self.keys_of(items, ctx)
         try:
-            self.store.delete_many(keys)
+            if self.store is not None:
+                self.store.delete_many(keys)
         except TypeError as exc:
             raise self.unhashable(items, keys, ctx) or exc from None
+        if self.remote is not None:
+            self.remote.delete_many(keys)  # type: ignore[arg-type]
 
     def _fold_hits(self) -> None:
         """Move the logged hit counts into ``hits``."""
@@ -400,10 +466,17 @@ class _Core:
         self._fold_hits()
         with self._lock:
             hits, misses, joined = self.hits, self.misses, self.joined
-        return CacheInfo(hits, misses, self.store.maxsize, len(self.store), joined)
+        holder: Any = self.remote if self.remote is not None else self.store
+        maxsize = getattr(holder, "maxsize", None)
+        return CacheInfo(hits, misses, maxsize, len(holder), joined)
 
     def cache_clear(self) -> None:
-        self.store.clear()
+        """Empty the store (for a store outside the process: this function's entries)."""
+        if self.store is not None:
+            self.store.clear()
+        if self.remote is not None:
+            assert self.encoder is not None
+            self.remote.clear(f"{self.encoder.namespace}:{self.encoder.version}:")
         self._fold_hits()
         with self._lock:
             self.hits = self.misses = self.joined = 0
@@ -429,10 +502,14 @@ def _run_sync(engine: _Engine, func: Callable[..., Any]) -> Any:
                         value = func(*op.args, **op.kwargs)
                     finally:
                         leave_computing(token)
-            else:
-                for flight in op.flights:  # type: ignore[union-attr]
+            elif op.__class__ is _Wait:
+                for flight in op.flights:
                     if not flight.done:
                         flight.signal.wait()
+            elif op.__class__ is _Get:
+                value = op.store.get_many(op.keys)  # type: ignore[arg-type]  # str keys
+            else:
+                op.store.set_many(op.mapping)  # type: ignore[union-attr]
         except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
             error = exc
 
@@ -454,8 +531,12 @@ async def _run_async(engine: _Engine, func: Callable[..., Awaitable[Any]]) -> An
                 op.run.task = asyncio.get_running_loop().create_task(
                     _computation(op.engine, func, op.run)
                 )
+            elif op.__class__ is _Wait:
+                await _wait_flights(op.flights)
+            elif op.__class__ is _Get:
+                value = await op.store.aget_many(op.keys)  # type: ignore[arg-type]  # str keys
             else:
-                await _wait_flights(op.flights)  # type: ignore[union-attr]
+                await op.store.aset_many(op.mapping)  # type: ignore[union-attr]
         except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
             error = exc
 
@@ -495,7 +576,7 @@ class _Wrapper:
         functools.update_wrapper(self, core.func)  # type: ignore[arg-type]
 
     @property
-    def cache(self) -> MutableMapping[Hashable, Any]:
+    def cache(self) -> MutableMapping[Hashable, Any] | Store:
         """The store, as passed with ``cache=`` (or made from ``maxsize``/``ttl``)."""
         return self._core.mapping
 
@@ -661,6 +742,9 @@ def cache_batch_variable(
     key: KeyFunc | None = None,
     ignore: str | Iterable[str] = (),
     max_batch_size: int | None = None,
+    namespace: str | None = None,
+    version: str | int = 1,
+    local_maxsize: int | None = None,
 ) -> _Decorator: ...
 def cache_batch_variable(
     batch_variable_name: Any = None,
@@ -671,6 +755,9 @@ def cache_batch_variable(
     key: KeyFunc | None = None,
     ignore: str | Iterable[str] = (),
     max_batch_size: int | None = None,
+    namespace: str | None = None,
+    version: str | int = 1,
+    local_maxsize: int | None = None,
 ) -> Any:
     """Cache a list-in/list-out function per item of its batch argument.
 
@@ -692,6 +779,13 @@ def cache_batch_variable(
         ignore: names of arguments left out of the key (``"self"``, ``"client"``).
         max_batch_size: most items sent to the function in one call; misses go in
             chunks, each stored as soon as it is computed.
+        namespace: with a store outside the process (``SQLiteStore``, ``RedisStore``):
+            the part of every key that tells this function's entries apart (default:
+            the function's module and qualified name).
+        version: part of every key too; bump it when the results change (a new model),
+            and old entries are no longer seen.
+        local_maxsize: an in-memory LRU of this many items in front of a store outside
+            the process, so that hot items skip the network.
 
     Example::
 
@@ -706,6 +800,7 @@ def cache_batch_variable(
         "key": key,
         "ignore": _check_ignore(ignore),
         "max_batch_size": max_batch_size,
+        **_check_remote_options(cache, namespace, version, local_maxsize),
     }
     if key is not None and not callable(key):
         raise BatchDefinitionError(f"cache_batch_variable(): key must be callable, got {key!r}")
@@ -724,13 +819,14 @@ def cache_batch_variable(
 def _decorate(
     func: Any,
     names: tuple[str, ...] | None,
-    mapping: MutableMapping[Hashable, Any] | None,
+    mapping: MutableMapping[Hashable, Any] | Store | None,
     key: KeyFunc | None = None,
     ignore: tuple[str, ...] = (),
     max_batch_size: int | None = None,
+    **remote: Any,
 ) -> Any:
     if isinstance(func, (classmethod, staticmethod)):
-        wrapped = _decorate(func.__func__, names, mapping, key, ignore, max_batch_size)
+        wrapped = _decorate(func.__func__, names, mapping, key, ignore, max_batch_size, **remote)
         return type(func)(wrapped)
     if not callable(func):
         raise BatchDefinitionError(
@@ -743,6 +839,7 @@ def _decorate(
         key=key,
         ignore=ignore,
         max_batch_size=max_batch_size,
+        **remote,
     )
     if is_async_callable(func):
         return AsyncCachedBatchFunction(core)
@@ -776,7 +873,9 @@ def _check_ignore(ignore: Any) -> tuple[str, ...]:
     return names
 
 
-def _check_store(maxsize: Any, cache: Any, ttl: Any) -> MutableMapping[Hashable, Any] | None:
+def _check_store(
+    maxsize: Any, cache: Any, ttl: Any
+) -> MutableMapping[Hashable, Any] | Store | None:
     """The mapping ``maxsize``, ``cache`` and ``ttl`` describe (None: a new dict)."""
     if maxsize is not None and (
         isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0
@@ -796,10 +895,12 @@ def _check_store(maxsize: Any, cache: Any, ttl: Any) -> MutableMapping[Hashable,
                 "cache_batch_variable(): pass either cache= or maxsize=/ttl=, not both; "
                 "bound the cache you pass instead"
             )
-        if not isinstance(cache, MutableMapping):
+        if isinstance(cache, MemoryStore):
+            return cache.mapping
+        if not isinstance(cache, (MutableMapping, Store)):
             raise BatchDefinitionError(
                 f"cache_batch_variable(): cache must be a MutableMapping (dict, cachetools "
-                f"cache), got {type(cache).__name__}"
+                f"cache) or a store (SQLiteStore, RedisStore), got {type(cache).__name__}"
             )
         return cache
     if ttl is not None:
@@ -811,10 +912,54 @@ def _check_store(maxsize: Any, cache: Any, ttl: Any) -> MutableMapping[Hashable,
     return None
 
 
+def _identities(values: list[Any]) -> list[int]:
+    """The ids of ``values``: membership by identity, never by ``==`` (values may be arrays)."""
+    return list(map(id, values))
+
+
 def _is_array(obj: Any) -> bool:
     """True for a numpy array (without importing numpy when nobody else has)."""
     np = sys.modules.get("numpy")
     return np is not None and isinstance(obj, np.ndarray)
+
+
+def _check_remote_options(
+    cache: Any, namespace: Any, version: Any, local_maxsize: Any
+) -> dict[str, Any]:
+    """The options that only a store outside the process takes."""
+    remote = cache is not None and not isinstance(cache, (MutableMapping, MemoryStore))
+    given = [
+        name
+        for name, value, default in (
+            ("namespace", namespace, None),
+            ("version", version, 1),
+            ("local_maxsize", local_maxsize, None),
+        )
+        if value != default
+    ]
+    if given and not remote:
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): {', '.join(given)} apply to a store outside the process "
+            "(cache=SQLiteStore(...) or RedisStore(...)), not to an in-memory cache"
+        )
+    if namespace is not None and (not isinstance(namespace, str) or not namespace):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): namespace must be a non-empty str, got {namespace!r}"
+        )
+    if isinstance(version, bool) or not isinstance(version, (str, int)):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): version must be a str or an int, got {version!r}"
+        )
+    if local_maxsize is not None and (
+        isinstance(local_maxsize, bool) or not isinstance(local_maxsize, int) or local_maxsize < 1
+    ):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): local_maxsize must be None or an int >= 1, got "
+            f"{local_maxsize!r}"
+        )
+    if not remote:
+        return {}
+    return {"namespace": namespace, "version": str(version), "local_maxsize": local_maxsize}
 
 
 def _check_chunk_size(fname: str, chunk_size: Any) -> None:

@@ -1,0 +1,232 @@
+"""A store in Redis: shared by every process and machine that reaches the server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._errors import BatcheError
+from ._base import RemoteStore
+
+try:
+    import redis
+    import redis.asyncio as aredis
+except ImportError as exc:  # pragma: no cover - the redis extra is installed in tests
+    raise ImportError("RedisStore needs the redis package: pip install 'batche[redis]'") from exc
+
+__all__ = ["RedisStore"]
+
+_CHUNK = 10_000  # keys per command for deletes and scans
+
+
+def _escape(pattern: str) -> str:
+    """``pattern`` with Redis glob characters taken literally."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in pattern)
+
+
+class RedisStore(RemoteStore):
+    """Results in Redis, shared by many processes and machines.
+
+    One round trip per batch: ``MGET`` to read, one ``MSET`` (or a pipeline of ``SET``
+    with an expiry when ``ttl`` is given) to write. Keys are ``prefix + namespace:
+    version:digest``. The sync client is shared by threads; async code gets a client of
+    its own event loop (redis-py's asyncio clients belong to one loop).
+
+    Example::
+
+        @cache_batch_variable("texts", cache=RedisStore("redis://127.0.0.1:6379/0", ttl=86_400))
+        async def embed(texts: list[str]) -> list[list[float]]: ...
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        ttl: float | None = None,
+        serializer: Any = "safe",
+        on_store_error: str = "compute",
+        *,
+        prefix: str = "batche:",
+        timeout: float = 5.0,
+    ) -> None:
+        where = f"RedisStore({url!r})"
+        super().__init__(serializer, on_store_error, where)
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0
+        ):
+            raise BatcheError(f"{where}: ttl must be None or a number of seconds > 0, got {ttl!r}")
+        self.url = url
+        self.ttl = ttl
+        self.prefix = prefix
+        self.timeout = timeout
+        try:
+            self.client = redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        except ValueError as exc:
+            raise BatcheError(f"{where}: not a Redis URL: {exc}") from None
+        self._async_clients: weakref.WeakKeyDictionary[Any, aredis.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()  # guards _async_clients
+
+    def _async(self) -> aredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            with self._lock:
+                client = self._async_clients.get(loop)
+                if client is None:
+                    client = aredis.Redis.from_url(
+                        self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+                    )
+                    self._async_clients[loop] = client
+        return client
+
+    def _full(self, keys: Sequence[str]) -> list[str]:
+        prefix = self.prefix
+        return [prefix + key for key in keys]
+
+    def _encoded(self, mapping: Mapping[str, Any]) -> dict[str, bytes]:
+        dumps = self.serializer.dumps
+        prefix = self.prefix
+        return {prefix + key: dumps(value) for key, value in mapping.items()}
+
+    def _found(self, keys: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+        return self._decoded([(k, v) for k, v in zip(keys, values) if v is not None])
+
+    def _ttl_ms(self) -> int | None:
+        return None if self.ttl is None else max(1, int(self.ttl * 1000))
+
+    # -- sync --------------------------------------------------------------------------
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        try:
+            values = self.client.mget(self._full(keys))
+        except redis.RedisError as exc:
+            self._failed("read", exc)
+            return {}
+        self._succeeded()
+        return self._found(keys, values)
+
+    def set_many(self, mapping: Mapping[str, Any]) -> None:
+        if not mapping:
+            return
+        encoded = self._encoded(mapping)
+        ttl_ms = self._ttl_ms()
+        try:
+            if ttl_ms is None:
+                self.client.mset(encoded)
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for key, data in encoded.items():
+                    pipe.set(key, data, px=ttl_ms)
+                pipe.execute()
+        except redis.RedisError as exc:
+            self._failed("write", exc)
+            return
+        self._succeeded()
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        full = self._full(keys)
+        for start in range(0, len(full), _CHUNK):
+            if full[start : start + _CHUNK]:
+                self.client.unlink(*full[start : start + _CHUNK])
+
+    def _pattern(self, prefix: str | None) -> str:
+        return _escape(self.prefix + (prefix or "")) + "*"
+
+    def clear(self, prefix: str | None = None) -> None:
+        batch: list[bytes] = []
+        for key in self.client.scan_iter(match=self._pattern(prefix), count=_CHUNK):
+            batch.append(key)
+            if len(batch) >= _CHUNK:
+                self.client.unlink(*batch)
+                batch = []
+        if batch:
+            self.client.unlink(*batch)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.client.scan_iter(match=self._pattern(None), count=_CHUNK))
+
+    def stats(self) -> dict[str, Any]:
+        """Entries, bytes and the entries of each namespace and version."""
+        keys = list(self.client.scan_iter(match=self._pattern(None), count=_CHUNK))
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.strlen(key)
+        sizes = pipe.execute() if keys else []
+        groups: dict[str, int] = {}
+        for key in keys:
+            group = key.decode()[len(self.prefix) :].rsplit(":", 1)[0]
+            groups[group] = groups.get(group, 0) + 1
+        return {"entries": len(keys), "bytes": int(sum(sizes)), "groups": groups}
+
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        self.client.close()
+
+    # -- async ---------------------------------------------------------------------------
+
+    async def aget_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        try:
+            values = await self._async().mget(self._full(keys))
+        except redis.RedisError as exc:
+            self._failed("read", exc)
+            return {}
+        self._succeeded()
+        return self._found(keys, values)
+
+    async def aset_many(self, mapping: Mapping[str, Any]) -> None:
+        if not mapping:
+            return
+        encoded = self._encoded(mapping)
+        ttl_ms = self._ttl_ms()
+        client = self._async()
+        try:
+            if ttl_ms is None:
+                await client.mset(encoded)
+            else:
+                pipe = client.pipeline(transaction=False)
+                for key, data in encoded.items():
+                    pipe.set(key, data, px=ttl_ms)
+                await pipe.execute()
+        except redis.RedisError as exc:
+            self._failed("write", exc)
+            return
+        self._succeeded()
+
+    async def adelete_many(self, keys: Sequence[str]) -> None:
+        full = self._full(keys)
+        client = self._async()
+        for start in range(0, len(full), _CHUNK):
+            if full[start : start + _CHUNK]:
+                await client.unlink(*full[start : start + _CHUNK])
+
+    async def aclear(self, prefix: str | None = None) -> None:
+        client = self._async()
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=self._pattern(prefix), count=_CHUNK):
+            batch.append(key)
+            if len(batch) >= _CHUNK:
+                await client.unlink(*batch)
+                batch = []
+        if batch:
+            await client.unlink(*batch)
+
+    async def aclose(self) -> None:
+        """Close the running loop's client (call before the loop ends)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._async_clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.url!r}, ttl={self.ttl}, prefix={self.prefix!r})"
