@@ -96,3 +96,84 @@ def no_asyncio_errors() -> Iterator[None]:
         logger.removeHandler(handler)
     messages = [record.getMessage() for record in handler.records]
     assert messages == [], f"asyncio logged errors: {messages}"
+
+
+# -- a real redis-server on loopback ---------------------------------------------------------
+
+
+class RedisServer:
+    """A redis-server of our own on 127.0.0.1 and a free port, nothing kept on disk."""
+
+    def __init__(self, directory: str) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.directory = directory
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            [
+                _redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", self.directory,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        # Ready when it says so: read its log, no polling.
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if "Ready to accept connections" in line:
+                return
+        raise RuntimeError(f"redis-server exited with {self.process.wait()}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            self.process = None
+
+
+def _redis_binary() -> str:
+    import os
+    import shutil
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server is not installed (.ci/run installs it with apt-get)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)  # under CI a missing server is a failure, never a skip
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(str(tmp_path_factory.mktemp("redis")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's server, emptied before each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url

@@ -205,10 +205,28 @@ class MemoryStore:
             for key in keys:
                 self.mapping.pop(key, None)
 
-    def clear(self) -> None:
-        """Remove every entry."""
+    def clear(self, prefix: str | None = None) -> None:
+        """Remove every entry (with ``prefix``: the string keys that start with it)."""
         with self._lock:
-            self.mapping.clear()
+            if prefix is None:
+                self.mapping.clear()
+                return
+            for key in [k for k in self.mapping if isinstance(k, str) and k.startswith(prefix)]:
+                self.mapping.pop(key, None)
 
     def __len__(self) -> int:
         return len(self.mapping)
+
+    # The store protocol's async twins: in-memory work never blocks, so they just run it.
+
+    async def aget_many(self, keys: Sequence[Hashable]) -> dict[Hashable, Any]:
+        return self.get_many(keys)
+
+    async def aset_many(self, mapping: Mapping[Hashable, Any]) -> None:
+        self.set_many(mapping)
+
+    async def adelete_many(self, keys: Sequence[Hashable]) -> None:
+        self.delete_many(keys)
+
+    async def aclear(self, prefix: str | None = None) -> None:
+        self.clear(prefix)
