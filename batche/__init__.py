@@ -11,6 +11,7 @@ from ._decorator import (
 )
 from ._errors import (
     BatchArgumentError,
+    BatchConfigError,
     BatchDefinitionError,
     BatcheError,
     BatcheException,
@@ -21,6 +22,7 @@ __all__ = [
     "AsyncBatcher",
     "AsyncCachedBatchFunction",
     "BatchArgumentError",
+    "BatchConfigError",
     "BatchDefinitionError",
     "BatchResultError",
     "BatcheError",

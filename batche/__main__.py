@@ -8,7 +8,12 @@ from collections.abc import Sequence
 USAGE = """usage: python -m batche COMMAND [options]
 
 commands:
-  demo     run an embedding workload with and without batche and compare them
+  demo               run an embedding workload with and without batche and compare them
+  stats URL          entries, bytes, namespaces and versions of a store
+  clear URL [--namespace N [--version V]]
+                     remove a store's entries (all, or one namespace or version)
+
+URL: sqlite:///relative/path.db, sqlite:////absolute/path.db or redis://host:port/db
 """
 
 
@@ -22,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._demo import main as demo
 
         return demo(rest)
+    if command in ("stats", "clear"):
+        from ._cli import main as cli
+
+        return cli(command, rest)
     sys.stderr.write(f"python -m batche: unknown command {command!r}\n{USAGE}")
     return 2
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchArgumentError",
+    "BatchConfigError",
     "BatchDefinitionError",
     "BatchResultError",
     "BatcheError",
@@ -34,3 +35,7 @@ class BatchArgumentError(BatcheError, TypeError):
 
 class BatchResultError(BatcheError, ValueError):
     """The wrapped function returned something other than one result per item."""
+
+
+class BatchConfigError(BatcheError, ValueError):
+    """A store was configured with a value it cannot use."""

@@ -16,7 +16,7 @@ import sys
 from array import array
 from typing import Any, Protocol
 
-from ._errors import BatcheError
+from ._errors import BatchConfigError, BatcheError
 
 __all__ = ["PickleSerializer", "SafeSerializer", "SerializationError", "Serializer", "resolve"]
 
@@ -205,7 +205,7 @@ def resolve(serializer: Any, where: str) -> Serializer:
         getattr(serializer, "loads", None)
     ):
         return serializer  # type: ignore[no-any-return]
-    raise BatcheError(
+    raise BatchConfigError(
         f"{where}: serializer must be 'safe', 'pickle' or an object with dumps() and loads(), "
         f"got {serializer!r}"
     )

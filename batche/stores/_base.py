@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .._errors import BatcheError
+from .._errors import BatchConfigError, BatcheError
 from .._serialize import Serializer, resolve
 
 __all__ = ["Store", "StoreError"]
@@ -62,7 +62,7 @@ class RemoteStore:
 
     def __init__(self, serializer: Any, on_store_error: str, where: str) -> None:
         if on_store_error not in ("compute", "raise"):
-            raise BatcheError(
+            raise BatchConfigError(
                 f"{where}: on_store_error must be 'compute' or 'raise', got {on_store_error!r}"
             )
         self.serializer: Serializer = resolve(serializer, where)
@@ -72,6 +72,16 @@ class RemoteStore:
         self._log_lock = threading.Lock()
         self._failing = False
         self._warned_decode = False
+
+    def _check_ttl(self, ttl: Any) -> float | None:
+        """``ttl`` if it is None or a number of seconds > 0."""
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0
+        ):
+            raise BatchConfigError(
+                f"{self.where}: ttl must be None or a number of seconds > 0, got {ttl!r}"
+            )
+        return ttl
 
     def _decode(self, key: str, data: bytes) -> Any:
         """The value of an entry, or the miss marker when it does not decode."""

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import BatcheError
+from .._errors import BatchConfigError
 from ._base import RemoteStore
 
 try:
@@ -56,9 +56,11 @@ class RedisStore(RemoteStore):
         if ttl is not None and (
             isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0
         ):
-            raise BatcheError(f"{where}: ttl must be None or a number of seconds > 0, got {ttl!r}")
+            raise BatchConfigError(
+                f"{where}: ttl must be None or a number of seconds > 0, got {ttl!r}"
+            )
         self.url = url
-        self.ttl = ttl
+        self.ttl = self._check_ttl(ttl)
         self.prefix = prefix
         self.timeout = timeout
         try:
@@ -66,7 +68,7 @@ class RedisStore(RemoteStore):
                 url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
         except ValueError as exc:
-            raise BatcheError(f"{where}: not a Redis URL: {exc}") from None
+            raise BatchConfigError(f"{where}: not a Redis URL: {exc}") from None
         self._async_clients: weakref.WeakKeyDictionary[Any, aredis.Redis] = (
             weakref.WeakKeyDictionary()
         )

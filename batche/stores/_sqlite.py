@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import BatcheError
+from .._errors import BatchConfigError
 from ._base import RemoteStore
 
 __all__ = ["SQLiteStore"]
@@ -55,14 +55,10 @@ class SQLiteStore(RemoteStore):
         if maxsize is not None and (
             isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1
         ):
-            raise BatcheError(f"{where}: maxsize must be None or an int >= 1, got {maxsize!r}")
-        if ttl is not None and (
-            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0
-        ):
-            raise BatcheError(f"{where}: ttl must be None or a number of seconds > 0, got {ttl!r}")
+            raise BatchConfigError(f"{where}: maxsize must be None or an int >= 1, got {maxsize!r}")
         self.path = Path(path)
         self.maxsize = maxsize
-        self.ttl = ttl
+        self.ttl = self._check_ttl(ttl)
         # One connection per thread (sqlite3 connections are not shared across threads).
         self._local = threading.local()
         self._connect()  # create the file and schema now: a bad path fails here
