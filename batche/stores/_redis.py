@@ -53,12 +53,6 @@ class RedisStore(RemoteStore):
     ) -> None:
         where = f"RedisStore({url!r})"
         super().__init__(serializer, on_store_error, where)
-        if ttl is not None and (
-            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0
-        ):
-            raise BatchConfigError(
-                f"{where}: ttl must be None or a number of seconds > 0, got {ttl!r}"
-            )
         self.url = url
         self.ttl = self._check_ttl(ttl)
         self.prefix = prefix
