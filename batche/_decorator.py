@@ -15,6 +15,7 @@ import inspect
 import math
 import sys
 import threading
+import uuid
 import weakref
 from collections.abc import (
     AsyncIterable,
@@ -129,27 +130,22 @@ class _Call:
         self.values = values
 
 
-class _Get:
-    """Instruction to the driver: read these keys from a store outside the process."""
+class _Store:
+    """Instruction to the driver: call this method of a store outside the process.
 
-    __slots__ = ("keys", "store")
+    The sync driver calls ``store.<method>(*args)``; the async one awaits
+    ``store.a<method>(*args)``, so the event loop never blocks on store I/O.
+    """
 
-    def __init__(self, store: Store, keys: Sequence[Hashable]) -> None:
+    __slots__ = ("args", "method", "store")
+
+    def __init__(self, store: Any, method: str, *args: Any) -> None:
         self.store = store
-        self.keys = keys
+        self.method = method
+        self.args = args
 
 
-class _Put:
-    """Instruction to the driver: write these entries to a store outside the process."""
-
-    __slots__ = ("mapping", "store")
-
-    def __init__(self, store: Store, mapping: dict[str, Any]) -> None:
-        self.store = store
-        self.mapping = mapping
-
-
-_Engine = Generator[Union[_Invoke, _Run, _Wait, _Get, _Put], Any, Any]
+_Engine = Generator[Union[_Invoke, _Run, _Wait, _Store], Any, Any]
 
 
 class _Core:
@@ -167,6 +163,7 @@ class _Core:
         namespace: str | None = None,
         version: str = "1",
         local_maxsize: int | None = None,
+        lock_timeout: float | None = None,
     ) -> None:
         self.func = func
         self.fname = display_name(func)
@@ -187,6 +184,8 @@ class _Core:
                 namespace = f"{module}.{getattr(func, '__qualname__', self.fname[:-2])}"
             self.encoder = Encoder(namespace, version)
             self.store = None if local_maxsize is None else MemoryStore(LRUStore(local_maxsize))
+        #: with ``lock=True``: seconds a lease on a key lasts (None: no leases)
+        self.lock_timeout = lock_timeout
         self.key = key
         #: an item's key is the item itself: no key function, no other argument in the key
         self.items_are_keys = key is None and self.binder.ctx_static_empty and self.remote is None
@@ -285,7 +284,7 @@ class _Core:
             # A flight finished after our lookup: what it stored is not computed again.
             claimed = [k for flight in mine for k in flight.keys]
             if self.remote is not None:
-                present = yield _Get(self.remote, claimed)
+                present = yield _Store(self.remote, "get_many", claimed)
             else:
                 present = self.store.get_many(claimed)  # type: ignore[union-attr]
             for flight in mine:
@@ -321,7 +320,7 @@ class _Core:
             wanted = list(dict.fromkeys(keys))
         else:
             wanted = list(dict.fromkeys(k for k, v in zip(keys, values) if v is MISS))
-        found = yield _Get(self.remote, wanted)  # type: ignore[arg-type]
+        found = yield _Store(self.remote, "get_many", wanted)
         if not found:
             return values
         if self.store is not None:  # the in-memory layer keeps what was read
@@ -346,29 +345,18 @@ class _Core:
             positions = dict(zip(todo_plan.todo, todo_plan.firsts()))
         for index, flight in enumerate(mine):
             try:
-                keys = list(flight.keys)
+                pending = list(flight.keys)
                 if flight.early:  # some were found in the store meanwhile
-                    keys = list(filterfalse(flight.early.__contains__, keys))
-                if keys:
-                    if positions is None:  # the keys are the items themselves
-                        batches: tuple[Any, ...] = (keys,)
-                    else:
-                        batches = self.miss_batches(call, list(map(positions.__getitem__, keys)))
-                    args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
-                    with self._lock:
-                        self.misses += len(keys)
-                    out = yield _Invoke(args, kwargs, run)
-                    rows, self.template = result_rows(out, len(keys), self.fname, self.shown_names)
-                    if self.remote is not None:
-                        yield _Put(self.remote, dict(zip(keys, rows)))  # type: ignore[arg-type]
-                    if self.store is not None:
-                        order = todo_plan.write_order(keys)
-                        if order is keys:
-                            self.store.put(keys, rows)
-                        else:
-                            chunk = dict(zip(keys, rows))
-                            self.store.put(order, list(map(chunk.__getitem__, order)))
-                    flight.record(keys, rows, out if self.template is not None else rows)
+                    pending = list(filterfalse(flight.early.__contains__, pending))
+                while pending:
+                    if self.lock_timeout is None:
+                        yield from self._compute_keys(
+                            call, todo_plan, flight, pending, positions, run
+                        )
+                        break
+                    pending = yield from self._compute_leased(
+                        call, todo_plan, flight, pending, positions, run
+                    )
             except BaseException as exc:
                 # Every waiter of this flight and of the ones not run gets the error;
                 # nothing of them was stored.
@@ -377,6 +365,68 @@ class _Core:
                 raise
             flights.finish(flight)
         return None
+
+    def _compute_leased(
+        self,
+        call: _Call,
+        todo_plan: Plan,
+        flight: Flight,
+        pending: list[Hashable],
+        positions: dict[Hashable, int] | None,
+        run: Run | None,
+    ) -> _Engine:
+        """With ``lock=True``: compute the keys we lease, follow the ones others lease.
+
+        Returns the keys still to do: those whose lease was given back without a value
+        (their holder failed) or expired (their holder died).
+        """
+        remote, timeout = self.remote, self.lock_timeout
+        token = uuid.uuid4().hex
+        leased = yield _Store(remote, "lease_many", pending, token, timeout)
+        if leased:
+            try:
+                yield from self._compute_keys(call, todo_plan, flight, leased, positions, run)
+            finally:
+                yield _Store(remote, "release_many", leased, token)
+        taken = set(leased)
+        others = [key for key in pending if key not in taken]
+        if not others:
+            return []
+        found = yield _Store(remote, "follow_many", others, timeout)
+        flight.early.update(found)
+        with self._lock:
+            self.joined += len(found)
+        return [key for key in others if key not in found]
+
+    def _compute_keys(
+        self,
+        call: _Call,
+        todo_plan: Plan,
+        flight: Flight,
+        keys: list[Hashable],
+        positions: dict[Hashable, int] | None,
+        run: Run | None,
+    ) -> _Engine:
+        """Call the function on ``keys``, check its results, store them, keep them."""
+        if positions is None:  # the keys are the items themselves
+            batches: tuple[Any, ...] = (keys,)
+        else:
+            batches = self.miss_batches(call, list(map(positions.__getitem__, keys)))
+        args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
+        with self._lock:
+            self.misses += len(keys)
+        out = yield _Invoke(args, kwargs, run)
+        rows, self.template = result_rows(out, len(keys), self.fname, self.shown_names)
+        if self.remote is not None:
+            yield _Store(self.remote, "set_many", dict(zip(keys, rows)))
+        if self.store is not None:
+            order = todo_plan.write_order(keys)
+            if order is keys:
+                self.store.put(keys, rows)
+            else:
+                chunk = dict(zip(keys, rows))
+                self.store.put(order, list(map(chunk.__getitem__, order)))
+        flight.record(keys, rows, out if self.template is not None else rows)
 
     def miss_batches(self, call: _Call, firsts: list[int]) -> tuple[Any, ...]:
         """Each batch argument cut down to the items at ``firsts``, in the caller's type."""
@@ -506,10 +556,8 @@ def _run_sync(engine: _Engine, func: Callable[..., Any]) -> Any:
                 for flight in op.flights:
                     if not flight.done:
                         flight.signal.wait()
-            elif op.__class__ is _Get:
-                value = op.store.get_many(op.keys)  # type: ignore[arg-type]  # str keys
             else:
-                op.store.set_many(op.mapping)  # type: ignore[union-attr]
+                value = getattr(op.store, op.method)(*op.args)  # type: ignore[union-attr]
         except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
             error = exc
 
@@ -533,10 +581,8 @@ async def _run_async(engine: _Engine, func: Callable[..., Awaitable[Any]]) -> An
                 )
             elif op.__class__ is _Wait:
                 await _wait_flights(op.flights)
-            elif op.__class__ is _Get:
-                value = await op.store.aget_many(op.keys)  # type: ignore[arg-type]  # str keys
             else:
-                await op.store.aset_many(op.mapping)  # type: ignore[union-attr]
+                value = await getattr(op.store, "a" + op.method)(*op.args)  # type: ignore[union-attr]
         except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
             error = exc
 
@@ -745,6 +791,8 @@ def cache_batch_variable(
     namespace: str | None = None,
     version: str | int = 1,
     local_maxsize: int | None = None,
+    lock: bool = False,
+    lock_timeout: float = 60.0,
 ) -> _Decorator: ...
 def cache_batch_variable(
     batch_variable_name: Any = None,
@@ -758,6 +806,8 @@ def cache_batch_variable(
     namespace: str | None = None,
     version: str | int = 1,
     local_maxsize: int | None = None,
+    lock: bool = False,
+    lock_timeout: float = 60.0,
 ) -> Any:
     """Cache a list-in/list-out function per item of its batch argument.
 
@@ -786,6 +836,10 @@ def cache_batch_variable(
             and old entries are no longer seen.
         local_maxsize: an in-memory LRU of this many items in front of a store outside
             the process, so that hot items skip the network.
+        lock: with a ``RedisStore``: processes that miss the same items at the same
+            moment compute each once; the others wait for its result (a lease per key).
+        lock_timeout: seconds a lease lasts; a lease whose holder died expires then,
+            and a waiter computes the item itself.
 
     Example::
 
@@ -800,7 +854,7 @@ def cache_batch_variable(
         "key": key,
         "ignore": _check_ignore(ignore),
         "max_batch_size": max_batch_size,
-        **_check_remote_options(cache, namespace, version, local_maxsize),
+        **_check_remote_options(cache, namespace, version, local_maxsize, lock, lock_timeout),
     }
     if key is not None and not callable(key):
         raise BatchDefinitionError(f"cache_batch_variable(): key must be callable, got {key!r}")
@@ -924,7 +978,7 @@ def _is_array(obj: Any) -> bool:
 
 
 def _check_remote_options(
-    cache: Any, namespace: Any, version: Any, local_maxsize: Any
+    cache: Any, namespace: Any, version: Any, local_maxsize: Any, lock: Any, lock_timeout: Any
 ) -> dict[str, Any]:
     """The options that only a store outside the process takes."""
     remote = cache is not None and not isinstance(cache, (MutableMapping, MemoryStore))
@@ -934,6 +988,7 @@ def _check_remote_options(
             ("namespace", namespace, None),
             ("version", version, 1),
             ("local_maxsize", local_maxsize, None),
+            ("lock", lock, False),
         )
         if value != default
     ]
@@ -957,9 +1012,28 @@ def _check_remote_options(
             f"cache_batch_variable(): local_maxsize must be None or an int >= 1, got "
             f"{local_maxsize!r}"
         )
+    if lock and not callable(getattr(cache, "lease_many", None)):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): lock=True needs a store that leases keys across "
+            f"processes (RedisStore); {type(cache).__name__} does not"
+        )
+    if (
+        isinstance(lock_timeout, bool)
+        or not isinstance(lock_timeout, (int, float))
+        or not (lock_timeout > 0)
+    ):
+        raise BatchDefinitionError(
+            f"cache_batch_variable(): lock_timeout must be a number of seconds > 0, got "
+            f"{lock_timeout!r}"
+        )
     if not remote:
         return {}
-    return {"namespace": namespace, "version": str(version), "local_maxsize": local_maxsize}
+    return {
+        "namespace": namespace,
+        "version": str(version),
+        "local_maxsize": local_maxsize,
+        "lock_timeout": float(lock_timeout) if lock else None,
+    }
 
 
 def _check_chunk_size(fname: str, chunk_size: Any) -> None:

@@ -68,6 +68,11 @@ class Flight:
 
     def record(self, keys: list[Hashable], rows: list[Any], raw: Any) -> None:
         """Keep what the function computed for ``keys`` (a mapping is made only if read)."""
+        done_keys, done_rows = self._computed
+        if done_keys:  # computed in parts (leases): keep them all, no single raw result
+            self._computed = (done_keys + keys, done_rows + rows)
+            self.raw = None
+            return
         self._computed = (keys, rows)
         if len(keys) == len(self.keys):
             self.raw = raw

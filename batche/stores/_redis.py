@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +21,15 @@ except ImportError as exc:  # pragma: no cover - the redis extra is installed in
 __all__ = ["RedisStore"]
 
 _CHUNK = 10_000  # keys per command for deletes and scans
+
+# Delete each lease still holding our token (a lease that expired and was taken by
+# another process is not ours to delete).
+_RELEASE = """
+for i, key in ipairs(KEYS) do
+    if redis.call('get', key) == ARGV[1] then redis.call('del', key) end
+end
+return 0
+"""
 
 
 def _escape(pattern: str) -> str:
@@ -165,6 +175,81 @@ class RedisStore(RemoteStore):
     def close(self) -> None:
         """Close the sync client's connections."""
         self.client.close()
+
+    # -- leases: one computation per key across processes (cache_batch_variable(lock=True))
+
+    def _lease(self, key: str) -> str:
+        return f"{self.prefix}lease:{key}"
+
+    @property
+    def _channel(self) -> str:
+        return f"{self.prefix}released"
+
+    def lease_many(self, keys: Sequence[str], token: str, timeout: float) -> list[str]:
+        """Take the lease of each key nobody holds; the keys leased, in order."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(self._lease(key), token, nx=True, px=max(1, int(timeout * 1000)))
+        return [key for key, ok in zip(keys, pipe.execute()) if ok]
+
+    def release_many(self, keys: Sequence[str], token: str) -> None:
+        """Give back the leases still ours, and wake whoever follows them."""
+        if keys:
+            self.client.eval(_RELEASE, len(keys), *map(self._lease, keys), token)
+            self.client.publish(self._channel, b"")
+
+    def follow_many(self, keys: Sequence[str], timeout: float) -> dict[str, Any]:
+        """Wait for keys leased by others: return once each has a value or no lease (its
+        holder failed or its lease expired), or after ``timeout``; the values found."""
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self._channel)  # before reading: no release is missed
+            deadline = time.monotonic() + timeout
+            while True:
+                found, settled = self._followed(keys, self.get_many(keys))
+                remaining = deadline - time.monotonic()
+                if settled or remaining <= 0:
+                    return found
+                pubsub.get_message(timeout=min(remaining, 1.0))
+        finally:
+            pubsub.close()
+
+    def _followed(self, keys: Sequence[str], found: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """``found`` and whether every other key has lost its lease (nothing to wait for)."""
+        open_keys = [k for k in keys if k not in found]
+        if not open_keys:
+            return found, True
+        leased = self.client.exists(*map(self._lease, open_keys))
+        return found, leased == 0
+
+    async def alease_many(self, keys: Sequence[str], token: str, timeout: float) -> list[str]:
+        pipe = self._async().pipeline(transaction=False)
+        for key in keys:
+            pipe.set(self._lease(key), token, nx=True, px=max(1, int(timeout * 1000)))
+        return [key for key, ok in zip(keys, await pipe.execute()) if ok]
+
+    async def arelease_many(self, keys: Sequence[str], token: str) -> None:
+        if keys:
+            client = self._async()
+            await client.eval(_RELEASE, len(keys), *map(self._lease, keys), token)
+            await client.publish(self._channel, b"")
+
+    async def afollow_many(self, keys: Sequence[str], timeout: float) -> dict[str, Any]:
+        client = self._async()
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self._channel)
+            deadline = time.monotonic() + timeout
+            while True:
+                found = await self.aget_many(keys)
+                open_keys = [k for k in keys if k not in found]
+                leased = await client.exists(*map(self._lease, open_keys)) if open_keys else 0
+                remaining = deadline - time.monotonic()
+                if leased == 0 or remaining <= 0:
+                    return found
+                await pubsub.get_message(timeout=min(remaining, 1.0))
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # -- async ---------------------------------------------------------------------------
 
