@@ -127,7 +127,11 @@ class Encoder:
         out = []
         for index, item in enumerate(items):
             key = item if item_key is None else item_key(item)
-            where = f"item {index} of {names}" + (" (its key=)" if item_key else "")
-            digest = blake(base + canonical(key, where), digest_size=16).hexdigest()
-            out.append(prefix + digest)
+            if type(key) is str:  # the common item, encoded inline (same bytes as _str)
+                raw = key.encode("utf-8", "surrogatepass")
+                data = base + b"s" + str(len(raw)).encode() + b":" + raw
+            else:
+                where = f"item {index} of {names}" + (" (its key=)" if item_key else "")
+                data = base + canonical(key, where)
+            out.append(prefix + blake(data, digest_size=16).hexdigest())
         return out

@@ -1,0 +1,161 @@
+"""Stores outside the process: Redis and SQLite hit paths, and the size of stored vectors.
+
+Run: python benchmarks/bench_stores.py [--quick] [--redis-url redis://127.0.0.1:6379/15]
+
+Redis (a 1,000-item batch of 384-float embeddings, every item cached):
+- batche: the decorated function, RedisStore (one MGET, floats packed as doubles);
+- a loop of per-item GETs (what a per-key cache does), decoding each entry the same way;
+- the floor: one raw MGET of the same entries plus building the result's floats.
+SQLite: the same batch through SQLiteStore, and the file size of 10,000 float32
+embeddings of 384 dimensions next to their raw bytes and to pickle in SQLite.
+Without --redis-url a redis-server is started on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from array import array
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import redis
+from _common import compare, loop, table
+
+from batche import cache_batch_variable
+from batche.stores import RedisStore, SQLiteStore
+
+DIMS = 384
+
+
+def embeddings(texts: list[str]) -> list[list[float]]:
+    rng = np.random.default_rng(len(texts))
+    return rng.random((len(texts), DIMS)).tolist()
+
+
+def start_redis(directory: str) -> tuple[subprocess.Popen[str], str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("redis-server is not installed; pass --redis-url")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", directory],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "Ready to accept connections" in line:
+            return process, f"redis://127.0.0.1:{port}/0"
+    sys.exit("redis-server did not start")
+
+
+def redis_rows(url: str, rounds: int, batch: int) -> list[list[str]]:
+    store = RedisStore(url)
+    store.clear()
+    texts = [f"document {i}" for i in range(batch)]
+    embed = cache_batch_variable("texts", cache=store, namespace="bench")(embeddings)
+    expected = embed(texts)  # every item is now cached
+    keys = [store.prefix + k for k in embed._core.keys_of(texts, ())]
+    client = redis.Redis.from_url(url)
+    loads = store.serializer.loads
+
+    def per_item_get() -> list[Any]:
+        return [loads(client.get(key)) for key in keys]
+
+    def raw_mget() -> list[list[float]]:
+        out = []
+        for data in client.mget(keys):
+            floats = array("d")
+            floats.frombytes(data[8:])  # the packed doubles after the header
+            out.append(floats.tolist())
+        return out
+
+    assert embed(texts) == expected
+    assert per_item_get() == expected
+    assert raw_mget() == expected
+    best = compare(
+        {
+            "floor": loop(raw_mget),
+            "batche": loop(lambda: embed(texts)),
+            "per-item GET": loop(per_item_get),
+        },
+        rounds,
+    )
+    floor = best["floor"]
+    rows = []
+    for name in ("floor", "batche", "per-item GET"):
+        seconds = best[name]
+        rows.append([f"Redis hit, {batch:,} x {DIMS} floats", name,
+                     f"{seconds * 1000:.2f} ms", f"{seconds / floor:.2f}x floor",
+                     f"{best['per-item GET'] / seconds:.1f}x faster than per-item GET"
+                     if name == "batche" else ""])  # fmt: skip
+    store.clear()
+    store.close()
+    client.close()
+    return rows
+
+
+def sqlite_rows(directory: Path, rounds: int, batch: int, count: int) -> list[list[str]]:
+    texts = [f"document {i}" for i in range(batch)]
+    store = SQLiteStore(directory / "hits.db")
+    embed = cache_batch_variable("texts", cache=store, namespace="bench")(embeddings)
+    embed(texts)
+    seconds = compare({"batche": loop(lambda: embed(texts))}, rounds)["batche"]
+    rows = [[f"SQLite hit, {batch:,} x {DIMS} floats", "batche", f"{seconds * 1000:.2f} ms",
+             f"{seconds / batch * 1e6:.1f} µs per item", ""]]  # fmt: skip
+    vectors = np.random.default_rng(0).random((count, DIMS), dtype=np.float32)
+    raw = vectors.nbytes
+    for label, serializer in (("batche (safe format)", "safe"), ("pickle in SQLite", "pickle")):
+        path = directory / f"size-{serializer}.db"
+        sized = SQLiteStore(path, serializer=serializer)
+        for start in range(0, count, 1000):
+            sized.set_many({f"ns:1:{i:032x}": vectors[i] for i in range(start, start + 1000)})
+        connection = sized._connect()
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute("VACUUM")
+        size = path.stat().st_size
+        sized.close()
+        rows.append([f"SQLite file, {count:,} float32 x {DIMS}", label, f"{size / 1e6:.2f} MB",
+                     f"{size / raw:.3f}x raw bytes ({raw / 1e6:.2f} MB)", ""])  # fmt: skip
+    store.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--redis-url", help="an existing server (its keys are cleared)")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 9
+    with tempfile.TemporaryDirectory() as scratch:
+        server = None
+        url = args.redis_url
+        if url is None:
+            server, url = start_redis(scratch)
+        try:
+            rows = redis_rows(url, rounds, 1_000)
+            rows += sqlite_rows(Path(scratch), rounds, 1_000, 2_000 if args.quick else 10_000)
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait()
+                if server.stdout is not None:
+                    server.stdout.close()
+    print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}")
+    print(table(["workload", "contender", "time or size", "ratio", "note"], rows))
+
+
+if __name__ == "__main__":
+    main()
