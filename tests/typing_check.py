@@ -37,3 +37,29 @@ async def use() -> None:
 embed(["a"], model=3)  # type: ignore[arg-type]
 embed(["a"], "small", "extra")  # type: ignore[call-arg]
 embed(texts=["a"], colour="red")  # type: ignore[call-arg]
+
+
+# dynamically keeps the signature too
+from batche import AsyncBatcher, SyncBatcher, dynamically  # noqa: E402
+
+
+@dynamically(batch_size=8)
+def lengths(texts: list[str]) -> list[int]:
+    return [len(t) for t in texts]
+
+
+@dynamically
+async def alengths(texts: list[str]) -> list[int]:
+    return [len(t) for t in texts]
+
+
+assert_type(lengths(["a"]), list[int])
+lengths_as_sync: SyncBatcher[..., list[int]] = lengths
+alengths_as_async: AsyncBatcher[..., list[int]] = alengths
+
+
+async def use_batcher() -> None:
+    assert_type(await alengths(["a"]), list[int])
+
+
+lengths(3)  # type: ignore[arg-type]
