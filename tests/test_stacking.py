@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import threading
 from collections import Counter
 from typing import Any
 
-import batched
 import pytest
 
 from batche import cache_batch_variable, dynamically
+
+# batched 0.1.5 uses `X | None` at run time: it cannot be imported on Python 3.9
+if sys.version_info < (3, 10):
+    pytest.skip("batched 0.1.5 needs Python 3.10+", allow_module_level=True)
+import batched
 
 
 def overlapping_batches(seed: int, count: int, size: int, universe: int) -> list[list[int]]:

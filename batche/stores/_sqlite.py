@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,14 @@ CREATE TABLE IF NOT EXISTS batche_entries (
 CREATE INDEX IF NOT EXISTS batche_entries_used ON batche_entries (used);
 """
 _CHUNK = 500  # keys per statement, well under SQLite's bound on parameters
+
+
+def _close_all(connections: list[sqlite3.Connection], lock: threading.Lock) -> None:
+    with lock:
+        closing = list(connections)
+        connections.clear()
+    for connection in closing:
+        connection.close()
 
 
 class SQLiteStore(RemoteStore):
@@ -62,16 +71,25 @@ class SQLiteStore(RemoteStore):
         self.path = Path(path)
         self.maxsize = maxsize
         self.ttl = self._check_ttl(ttl)
-        # One connection per thread (sqlite3 connections are not shared across threads).
+        # One connection per thread, each used only by its thread. All of them are also
+        # listed, so that close() (or the store being garbage-collected) closes them all.
         self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()  # guards _connections
+        self._finalizer = weakref.finalize(
+            self, _close_all, self._connections, self._connections_lock
+        )
         self._connect()  # create the file and schema now: a bad path fails here
 
     def _connect(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
+            # check_same_thread=False only so that close() may close it from any thread
             connection = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=True
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
+            with self._connections_lock:
+                self._connections.append(connection)
             # the page size of a new file; it cannot change once WAL is on
             connection.execute(f"PRAGMA page_size={_PAGE_SIZE}")
             connection.execute("PRAGMA journal_mode=WAL")
@@ -180,11 +198,9 @@ class SQLiteStore(RemoteStore):
         return {"entries": sum(groups.values()), "bytes": total_bytes, "groups": groups}
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+        """Close every connection (the store opens new ones if it is used again)."""
+        _close_all(self._connections, self._connections_lock)
+        self._local = threading.local()
 
     # -- async: the same work on a worker thread, so the event loop never blocks ----------
 
