@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +28,28 @@ class Recorder:
     def items(self) -> list[Any]:
         """Every item the function was asked for, over all calls."""
         return [item for call in self.calls for item in call]
+
+
+def in_threads(count: int, work: Callable[[int], None]) -> None:
+    """Run ``work(0)`` .. ``work(count - 1)`` in threads released together by a barrier;
+    re-raise the first failure (an assertion in a thread must fail the test)."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            work(n)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 class Harness:

@@ -20,7 +20,7 @@ from batche import (
 )
 from batche.stores import LRUStore
 
-from .conftest import Harness, Recorder
+from .conftest import Harness, Recorder, in_threads
 
 # -- split and merge ---------------------------------------------------------------------
 
@@ -705,24 +705,13 @@ def test_async_map_over_sync_and_async_iterables() -> None:
 @pytest.mark.parametrize("options", [{}, {"maxsize": 50}, {"ttl": 60, "maxsize": 50}])
 def test_many_threads_get_correct_results(options: dict[str, Any]) -> None:
     f = cache_batch_variable("items", **options)(lambda items: [i * 3 for i in items])
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
 
     def worker(seed: int) -> None:
-        barrier.wait()
-        try:
-            for round_ in range(300):
-                batch = [(seed * 7 + round_ * 13 + j) % 120 for j in range(10)]
-                assert f(batch) == [i * 3 for i in batch]
-        except BaseException as exc:  # noqa: BLE001 - collected and reported below
-            errors.append(exc)
+        for round_ in range(300):
+            batch = [(seed * 7 + round_ * 13 + j) % 120 for j in range(10)]
+            assert f(batch) == [i * 3 for i in batch]
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    in_threads(8, worker)
     info = f.cache_info()
     assert info.hits + info.misses == 8 * 300 * 10
     if "maxsize" in options:

@@ -12,6 +12,8 @@ import pytest
 
 from batche import cache_batch_variable
 
+from .conftest import in_threads
+
 # -- threads ------------------------------------------------------------------------------
 
 
@@ -25,28 +27,14 @@ def test_sixteen_threads_compute_each_distinct_item_once() -> None:
             seen.update(items)
         return [i * 2 for i in items]
 
-    barrier = threading.Barrier(16)
-    errors: list[BaseException] = []
-    asked: set[int] = set()
+    plans = [[random.Random(n).sample(range(5_000), 40) for _ in range(60)] for n in range(16)]
+    asked = {i for plan in plans for batch in plan for i in batch}
 
-    def worker(seed: int) -> None:
-        rng = random.Random(seed)
-        batches = [rng.sample(range(5_000), 40) for _ in range(60)]
-        with guard:
-            asked.update(i for b in batches for i in b)
-        barrier.wait()
-        try:
-            for batch in batches:
-                assert f(batch) == [i * 2 for i in batch]
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+    def worker(n: int) -> None:
+        for batch in plans[n]:
+            assert f(batch) == [i * 2 for i in batch]
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    in_threads(16, worker)
     assert set(seen) == asked
     assert max(seen.values()) == 1  # every distinct item computed exactly once
     info = f.cache_info()

@@ -13,6 +13,8 @@ import pytest
 
 from batche import cache_batch_variable, dynamically
 
+from .conftest import in_threads
+
 # batched 0.1.5 uses `X | None` at run time: it cannot be imported on Python 3.9
 if sys.version_info < (3, 10):
     pytest.skip("batched 0.1.5 needs Python 3.10+", allow_module_level=True)
@@ -26,28 +28,14 @@ def overlapping_batches(seed: int, count: int, size: int, universe: int) -> list
 
 def run_threads(f: Any, workers: int = 8) -> set[int]:
     """Call ``f`` from several threads at once; check every answer; return the items asked."""
-    barrier = threading.Barrier(workers)
-    errors: list[BaseException] = []
-    asked: set[int] = set()
     plans = [overlapping_batches(n, 40, 12, 400) for n in range(workers)]
-    for plan in plans:
-        asked.update(i for batch in plan for i in batch)
 
-    def work(plan: list[list[int]]) -> None:
-        barrier.wait()
-        try:
-            for batch in plan:
-                assert f(batch) == [i * 10 for i in batch]
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+    def work(n: int) -> None:
+        for batch in plans[n]:
+            assert f(batch) == [i * 10 for i in batch]
 
-    threads = [threading.Thread(target=work, args=(plan,)) for plan in plans]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    return asked
+    in_threads(workers, work)
+    return {i for plan in plans for batch in plan for i in batch}
 
 
 class Counting:
