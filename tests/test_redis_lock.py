@@ -114,3 +114,33 @@ def test_a_lease_given_back_without_a_value_is_computed_by_the_waiter(redis_url:
     waiter.join(timeout=60)
     assert result["value"] == ["A", "B"]
     assert calls == [["b"], ["a"]]
+
+
+def test_async_functions_lease_and_follow_too(redis_url: str) -> None:
+    import asyncio
+
+    store = RedisStore(redis_url)
+    calls: list[list[str]] = []
+
+    async def main() -> None:
+        first_call = asyncio.Event()
+
+        @cache_batch_variable("texts", cache=store, namespace="a", lock=True, lock_timeout=30)
+        async def upper(texts: list[str]) -> list[str]:
+            calls.append(list(texts))
+            first_call.set()
+            return [t.upper() for t in texts]
+
+        (key,) = upper._core.keys_of(["a"], ())
+        assert await store.alease_many([key], "another-process", 30) == [key]
+        task = asyncio.ensure_future(upper(["a", "b"]))
+        await first_call.wait()  # "b" computed; "a" is followed
+        await store.arelease_many([key], "another-process")
+        assert await task == ["A", "B"]
+        assert calls == [["b"], ["a"]]
+        assert await upper(["a", "b"]) == ["A", "B"]  # both stored: no call
+        assert len(calls) == 2
+        await store.aclose()
+
+    asyncio.run(main())
+    store.close()
