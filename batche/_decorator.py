@@ -239,13 +239,7 @@ class _Core:
         except TypeError as exc:
             raise self.unhashable(items, keys, ctx) or exc from None
         if complete:
-            log = self._hit_log
-            log.append(len(values))  # type: ignore[arg-type]
-            if len(log) > 4096:
-                self._fold_hits()
-            if self.template is None:
-                return values
-            return assemble(values, self.template)  # type: ignore[arg-type]
+            return self._all_hits(values)  # type: ignore[arg-type]
         return _Call(args, kwargs, sources, seqs or (items,), keys, values, generation)
 
     def keys_of(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> Sequence[Hashable]:
@@ -328,7 +322,11 @@ class _Core:
         return list(map(found.get, keys, values if values is not None else repeat(MISS)))
 
     def _all_hits(self, values: list[Any]) -> Any:
-        self._hit_log.append(len(values))
+        """The answer of a call whose every item was found (counted without the lock)."""
+        log = self._hit_log
+        log.append(len(values))
+        if len(log) > 4096:
+            self._fold_hits()
         return values if self.template is None else assemble(values, self.template)
 
     def run_flights(

@@ -738,3 +738,16 @@ def test_lock_is_not_held_while_the_function_runs() -> None:
     assert f(["other"]) == ["other"]
     release.set()
     t.join()
+
+
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+def test_counts_stay_exact_and_bounded_over_many_calls(where: str, tmp_path: Any) -> None:
+    from batche.stores import SQLiteStore
+
+    store: Any = {} if where == "memory" else SQLiteStore(tmp_path / "c.db")
+    f = cache_batch_variable("items", cache=store)(lambda items: [i + 1 for i in items])
+    f([1, 2])
+    for _ in range(5_000):
+        assert f([1, 2, 1]) == [2, 3, 2]
+    assert len(f._core._hit_log) <= 4097  # folded as it goes, not kept per call
+    assert f.cache_info()[:2] == (15_000, 2)
