@@ -166,6 +166,9 @@ class _Request:
         np = sys.modules.get("numpy")
         if np is not None and parts and all(isinstance(p, np.ndarray) for p in parts):
             return np.concatenate(parts)
+        torch = sys.modules.get("torch")
+        if torch is not None and parts and all(isinstance(p, torch.Tensor) for p in parts):
+            return torch.cat(parts)
         return [result for part in parts for result in part]
 
     def first(self) -> Any:
@@ -410,9 +413,11 @@ class _Shape:
     def outputs(self, out: Any, expected: int) -> Any:
         """Check the function's result for a batch: one per item, indexable."""
         np = sys.modules.get("numpy")
-        if (np is not None and isinstance(out, np.ndarray) and out.ndim > 0) or isinstance(
-            out, (list, tuple)
-        ):
+        torch = sys.modules.get("torch")
+        is_array = (np is not None and isinstance(out, np.ndarray)) or (
+            torch is not None and isinstance(out, torch.Tensor)
+        )
+        if (is_array and out.ndim > 0) or isinstance(out, (list, tuple)):
             count = len(out)
         else:
             raise BatchResultError(

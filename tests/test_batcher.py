@@ -516,3 +516,27 @@ def test_interpreter_exit_runs_queued_calls() -> None:
     )
     # the queued call ran at exit instead of holding the exit up for ten minutes
     assert done.stdout.splitlines() == ["main exits", "result [42]"]
+
+
+def test_padded_torch_features_stay_tensors() -> None:
+    torch = pytest.importorskip("torch")  # optional: not among the test extras (it is large)
+    seen: list[dict[str, Any]] = []
+
+    @dynamically(batch_size=8, timeout_ms=0, pad_token={"input_ids": 0, "weights": 0.5})
+    def model(features: dict[str, Any]) -> Any:
+        seen.append(features)
+        return features["input_ids"].sum(dim=1) + features["weights"].sum(dim=1)
+
+    out = model(
+        {
+            "input_ids": [torch.tensor([1, 2, 3]), torch.tensor([4])],
+            "weights": [torch.tensor([0.25, 0.25, 0.25]), torch.tensor([1.0])],
+        }
+    )
+    batch = seen[0]
+    assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
+    assert batch["weights"].dtype == torch.float32
+    assert batch["weights"].tolist() == [[0.25, 0.25, 0.25], [1.0, 0.5, 0.5]]
+    assert isinstance(out, torch.Tensor)
+    assert out.tolist() == pytest.approx([6.75, 6.0])
+    model.close()
