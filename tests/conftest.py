@@ -30,6 +30,17 @@ class Recorder:
         return [item for call in self.calls for item in call]
 
 
+def run_batche(*args: str, cwd: Any = None) -> Any:
+    """``python -m batche ARGS`` in a subprocess: its exit status and output."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "batche", *args],
+        capture_output=True, text=True, timeout=60, check=False, cwd=cwd,
+    )  # fmt: skip
+
+
 def in_threads(count: int, work: Callable[[int], None]) -> None:
     """Run ``work(0)`` .. ``work(count - 1)`` in threads released together by a barrier;
     re-raise the first failure (an assertion in a thread must fail the test)."""

@@ -352,19 +352,26 @@ def test_async_error_reaches_only_its_batch() -> None:
     assert fourth == ["Z"]
 
 
+def gated(transform: Any) -> tuple[Any, list[list[Any]], asyncio.Event, asyncio.Event]:
+    """An async batcher whose first batch waits for ``release``; it records its batches.
+    Call it inside the running loop (the events belong to it)."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    batches: list[list[Any]] = []
+
+    @dynamically(batch_size=8, timeout_ms=0)
+    async def f(xs: list[Any]) -> list[Any]:
+        batches.append(list(xs))
+        if len(batches) == 1:
+            entered.set()
+            await release.wait()
+        return [transform(x) for x in xs]
+
+    return f, batches, entered, release
+
+
 def test_a_cancelled_callers_items_are_not_sent() -> None:
     async def main() -> None:
-        entered, release = asyncio.Event(), asyncio.Event()
-        batches: list[list[str]] = []
-
-        @dynamically(batch_size=8, timeout_ms=0)
-        async def f(xs: list[str]) -> list[str]:
-            batches.append(list(xs))
-            if len(batches) == 1:
-                entered.set()
-                await release.wait()
-            return xs
-
+        f, batches, entered, release = gated(lambda x: x)
         first = asyncio.create_task(f(["first"]))
         await entered.wait()
         leaving = asyncio.create_task(f(["gone"]))
@@ -426,17 +433,7 @@ def test_padded_features_keep_their_dtype() -> None:
 
 def test_cancelling_a_one_future_withdraws_the_item() -> None:
     async def main() -> None:
-        entered, release = asyncio.Event(), asyncio.Event()
-        batches: list[list[str]] = []
-
-        @dynamically(batch_size=8, timeout_ms=0)
-        async def f(xs: list[str]) -> list[str]:
-            batches.append(list(xs))
-            if len(batches) == 1:
-                entered.set()
-                await release.wait()
-            return [x * 2 for x in xs]
-
+        f, batches, entered, release = gated(lambda x: x * 2)
         first = f.one("a")
         await entered.wait()
         withdrawn = f.one("b")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 
 from batche._demo import main as demo
+
+from .conftest import run_batche
 
 
 def test_demo_saves_work_and_gives_the_same_answers() -> None:
@@ -20,33 +20,16 @@ def test_demo_saves_work_and_gives_the_same_answers() -> None:
 
 
 def test_demo_rejects_bad_options() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "batche", "demo", "--requests", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_batche("demo", "--requests", "0")
     assert done.returncode == 2
     assert "--requests must be at least 1" in done.stderr
 
 
 def test_unknown_command_and_help() -> None:
-    bad = subprocess.run(
-        [sys.executable, "-m", "batche", "nope"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bad = run_batche("nope")
     assert bad.returncode == 2
     assert "unknown command 'nope'" in bad.stderr
-    ok = subprocess.run(
-        [sys.executable, "-m", "batche", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    ok = run_batche("--help")
     assert ok.returncode == 0
     assert "demo" in ok.stdout
+    assert "stats URL" in ok.stdout
