@@ -537,3 +537,33 @@ def test_padded_torch_features_stay_tensors() -> None:
     assert isinstance(out, torch.Tensor)
     assert out.tolist() == pytest.approx([6.75, 6.0])
     model.close()
+
+
+def test_max_queue_holds_async_callers_back() -> None:
+    async def main() -> None:
+        entered, release = asyncio.Event(), asyncio.Event()
+        batches: list[list[int]] = []
+
+        @dynamically(batch_size=8, timeout_ms=0, max_queue=2)
+        async def f(xs: list[int]) -> list[int]:
+            batches.append(list(xs))
+            if len(batches) == 1:
+                entered.set()
+                await release.wait()
+            return [x * 10 for x in xs]
+
+        first = asyncio.ensure_future(f([1]))
+        await entered.wait()
+        second = asyncio.ensure_future(f([2, 3]))
+        await asyncio.sleep(0)  # a turn of the loop: the second caller fills the queue
+        third = asyncio.ensure_future(f.one(4))  # the queue is full: it waits for room
+        await asyncio.sleep(0)
+        assert f._driver().queue.queued == 2
+        release.set()
+        assert await first == [10]
+        assert await second == [20, 30]
+        assert await third == 40
+        assert batches == [[1], [2, 3], [4]]
+        await f.aclose()
+
+    asyncio.run(main())
