@@ -488,8 +488,9 @@ class _Core:
             )
         return tuple(list(column) for column in zip(*items))
 
-    def invalidate(self, batch: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Drop the entries of ``batch`` for these other arguments."""
+    def invalidate(self, batch: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Drop the in-memory entries of ``batch`` for these other arguments; return the
+        keys, for the caller to drop from a store outside the process too."""
         items = check_batch(batch, self.binder.names[0], self.fname)
         call_args, call_kwargs = self.binder.place(self.split_items(items), args, kwargs)
         _, ctx = self.binder.split(call_args, call_kwargs)
@@ -499,8 +500,7 @@ class _Core:
                 self.store.delete_many(keys)
         except TypeError as exc:
             raise self.unhashable(items, keys, ctx) or exc from None
-        if self.remote is not None:
-            self.remote.delete_many(keys)  # type: ignore[arg-type]
+        return keys
 
     def _fold_hits(self) -> None:
         """Move the logged hit counts into ``hits``."""
@@ -638,7 +638,10 @@ class _Wrapper:
         The other arguments are given as in a call, without the batch; absent items are
         ignored. With several batch parameters, ``batch`` holds tuples of items.
         """
-        self._core.invalidate(batch, args, kwargs)
+        core = self._core
+        keys = core.invalidate(batch, args, kwargs)
+        if core.remote is not None:
+            core.remote.delete_many(keys)
 
     def __repr__(self) -> str:
         return f"<cached batch function {self._core.fname[:-2]}>"
@@ -714,6 +717,13 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
             for result in await self._chunk(chunk, args, kwargs):
                 yield result
 
+    async def ainvalidate(self, batch: Any, /, *args: Any, **kwargs: Any) -> None:
+        """``invalidate`` without blocking the event loop on a store outside the process."""
+        core = self._core
+        keys = core.invalidate(batch, args, kwargs)
+        if core.remote is not None:
+            await core.remote.adelete_many(keys)
+
     async def _chunk(self, chunk: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         call_args, call_kwargs = self._core.binder.place(
             self._core.split_items(chunk), args, kwargs
@@ -738,6 +748,9 @@ class _Bound:
 
     def invalidate(self, batch: Any, /, *args: Any, **kwargs: Any) -> None:
         self.__func__.invalidate(batch, self.__self__, *args, **kwargs)
+
+    def ainvalidate(self, batch: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self.__func__.ainvalidate(batch, self.__self__, *args, **kwargs)  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__func__, name)

@@ -169,6 +169,9 @@ def test_async_functions_on_every_store(make_store: Any) -> None:
         assert await embed(["ab", "c"]) == [2, 1]
         assert await embed(["c", "def"]) == [1, 3]
         assert embed.cache_info().misses == 3
+        await embed.ainvalidate(["c"])
+        assert await embed(["c", "ab"]) == [1, 2]  # "c" computed again, "ab" still cached
+        assert embed.cache_info().misses == 4
         if hasattr(store, "aclose"):
             await store.aclose()
 
