@@ -106,9 +106,14 @@ def _dump(value: Any, out: list[bytes]) -> None:
 def _dump_array(value: Any, out: list[bytes], scalar: bool = False) -> None:
     if value.dtype.hasobject:
         raise SerializationError("a numpy array of Python objects cannot be stored safely")
-    dtype = value.dtype.newbyteorder("<") if value.dtype.byteorder == ">" else value.dtype
-    data = value.astype(dtype, copy=False).tobytes(order="C")
-    descr = dtype.str.encode()
+    if value.dtype.fields is not None:
+        raise SerializationError(
+            "a numpy array of a structured dtype cannot be stored by the safe serializer "
+            "(its field names would be lost); store plain arrays, or use serializer='pickle'"
+        )
+    # dtype.str names the byte order too ("<f4", ">i2"): any machine reads it back as it was
+    data = value.tobytes(order="C")
+    descr = value.dtype.str.encode()
     shape = b"".join(_LEN.pack(n) for n in value.shape)
     out.append(
         (b"S" if scalar else b"A")
