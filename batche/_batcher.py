@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from ._binding import display_name
+from ._checks import for_running_loop, int_at_least, number_above
 from ._errors import BatchArgumentError, BatchDefinitionError, BatcheError, BatchResultError
 from ._padding import Padder
 
@@ -849,17 +850,12 @@ class AsyncBatcher(_Batcher, Generic[P, R]):
         return queue
 
     def _driver(self) -> _LoopDriver:
-        loop = asyncio.get_running_loop()
         last = self._last_ref() if self._last_ref is not None else None
-        if last is not None and last._loop is loop:
-            return last
-        driver = self._drivers.get(loop)
-        if driver is None:
-            with self._lock:
-                driver = self._drivers.get(loop)
-                if driver is None:
-                    driver = _LoopDriver(self, self.__wrapped__, loop)
-                    self._drivers[loop] = driver
+        if last is not None and last._loop is asyncio.get_running_loop():
+            return last  # the common case, one loop: no weak-dict lookup per call
+        driver = for_running_loop(
+            self._drivers, self._lock, lambda loop: _LoopDriver(self, self.__wrapped__, loop)
+        )
         self._last_ref = weakref.ref(driver)
         return driver
 
@@ -1097,7 +1093,7 @@ def _positive_int(options: dict[str, Any], name: str, minimum: int, allow_none: 
     value = options[name]
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not int_at_least(value, minimum):
         wanted = f"an int >= {minimum}" + (" or None" if allow_none else "")
         raise BatchDefinitionError(f"dynamically(): {name} must be {wanted}, got {value!r}")
 
@@ -1108,7 +1104,7 @@ def _check_options(options: dict[str, Any]) -> None:
     _positive_int(options, "max_queue", 1, True)
     _positive_int(options, "small_batch_threshold", 0, False)
     timeout = options["timeout_ms"]
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+    if not number_above(timeout, 0, inclusive=True):
         raise BatchDefinitionError(
             f"dynamically(): timeout_ms must be a number >= 0, got {timeout!r}"
         )

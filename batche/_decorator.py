@@ -33,10 +33,11 @@ from itertools import filterfalse, islice, repeat
 from typing import Any, Generic, NamedTuple, TypeVar, Union, overload
 
 from ._binding import Binder, check_batch, display_name
+from ._checks import for_running_loop, int_at_least, number_above
 from ._errors import BatchArgumentError, BatchDefinitionError
 from ._inflight import Flight, Flights, Run, enter_computing, leave_computing
 from ._keys import Encoder
-from ._plan import MISS, Plan, plan
+from ._plan import MISS, Plan, has_miss, plan
 from ._results import assemble, result_rows
 from .stores._base import Store
 from .stores._memory import LRUStore, MemoryStore
@@ -257,18 +258,15 @@ class _Core:
 
     def loop_flights(self) -> Flights:
         """The registry of flights of the running event loop."""
-        loop = asyncio.get_running_loop()
-        flights = self._loop_flights.get(loop)
-        if flights is None:
-            with self._lock:
-                flights = self._loop_flights.setdefault(loop, Flights.for_loop(loop, self.finished))
-        return flights
+        return for_running_loop(
+            self._loop_flights, self._lock, lambda loop: Flights.for_loop(loop, self.finished)
+        )
 
     def compute(self, call: _Call, flights: Flights, *, inline: bool) -> _Engine:
         """Get the distinct misses of ``call``: claim, compute or join them, then merge."""
         if self.remote is not None:
             call.values = yield from self._read_remote(call.keys, call.values)
-            if call.values is not None and id(MISS) not in _identities(call.values):
+            if call.values is not None and not has_miss(call.values):
                 return self._all_hits(call.values)
         todo_plan = plan(call.keys, call.values)
         todo = todo_plan.todo
@@ -869,11 +867,7 @@ def cache_batch_variable(
     }
     if key is not None and not callable(key):
         raise BatchDefinitionError(f"cache_batch_variable(): key must be callable, got {key!r}")
-    if max_batch_size is not None and (
-        isinstance(max_batch_size, bool)
-        or not isinstance(max_batch_size, int)
-        or max_batch_size < 1
-    ):
+    if max_batch_size is not None and not int_at_least(max_batch_size, 1):
         raise BatchDefinitionError(
             f"cache_batch_variable(): max_batch_size must be None or an int >= 1, got "
             f"{max_batch_size!r}"
@@ -942,15 +936,11 @@ def _check_store(
     maxsize: Any, cache: Any, ttl: Any
 ) -> MutableMapping[Hashable, Any] | Store | None:
     """The mapping ``maxsize``, ``cache`` and ``ttl`` describe (None: a new dict)."""
-    if maxsize is not None and (
-        isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0
-    ):
+    if maxsize is not None and not int_at_least(maxsize, 0):
         raise BatchDefinitionError(
             f"cache_batch_variable(): maxsize must be None or an int >= 0, got {maxsize!r}"
         )
-    if ttl is not None and (
-        isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0
-    ):
+    if ttl is not None and not number_above(ttl, 0):
         raise BatchDefinitionError(
             f"cache_batch_variable(): ttl must be a number of seconds > 0, got {ttl!r}"
         )
@@ -975,11 +965,6 @@ def _check_store(
     if maxsize is not None:
         return LRUStore(maxsize)
     return None
-
-
-def _identities(values: list[Any]) -> list[int]:
-    """The ids of ``values``: membership by identity, never by ``==`` (values may be arrays)."""
-    return list(map(id, values))
 
 
 def _is_array(obj: Any) -> bool:
@@ -1016,9 +1001,7 @@ def _check_remote_options(
         raise BatchDefinitionError(
             f"cache_batch_variable(): version must be a str or an int, got {version!r}"
         )
-    if local_maxsize is not None and (
-        isinstance(local_maxsize, bool) or not isinstance(local_maxsize, int) or local_maxsize < 1
-    ):
+    if local_maxsize is not None and not int_at_least(local_maxsize, 1):
         raise BatchDefinitionError(
             f"cache_batch_variable(): local_maxsize must be None or an int >= 1, got "
             f"{local_maxsize!r}"
@@ -1028,11 +1011,7 @@ def _check_remote_options(
             f"cache_batch_variable(): lock=True needs a store that leases keys across "
             f"processes (RedisStore); {type(cache).__name__} does not"
         )
-    if (
-        isinstance(lock_timeout, bool)
-        or not isinstance(lock_timeout, (int, float))
-        or not (lock_timeout > 0)
-    ):
+    if not number_above(lock_timeout, 0):
         raise BatchDefinitionError(
             f"cache_batch_variable(): lock_timeout must be a number of seconds > 0, got "
             f"{lock_timeout!r}"
@@ -1048,7 +1027,7 @@ def _check_remote_options(
 
 
 def _check_chunk_size(fname: str, chunk_size: Any) -> None:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if not int_at_least(chunk_size, 1):
         raise BatchArgumentError(f"{fname}: chunk_size must be an int >= 1, got {chunk_size!r}")
 
 

@@ -12,7 +12,7 @@ from itertools import compress, repeat
 from operator import is_
 from typing import Any, Final
 
-__all__ = ["MISS", "Plan", "plan"]
+__all__ = ["MISS", "Plan", "has_miss", "plan"]
 
 
 class _Miss:
@@ -28,6 +28,11 @@ class _Miss:
 
 
 MISS: Final[Any] = _Miss()
+
+
+def has_miss(values: Sequence[Any]) -> bool:
+    """True when a value is MISS (by identity: ``==`` is unsafe on arrays)."""
+    return any(map(is_, values, repeat(MISS)))
 
 
 class Plan:

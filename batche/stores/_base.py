@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
+from .._checks import number_above
 from .._errors import BatchConfigError, BatcheError
 from .._serialize import Serializer, resolve
 
@@ -75,13 +76,11 @@ class RemoteStore:
 
     def _check_ttl(self, ttl: Any) -> float | None:
         """``ttl`` if it is None or a number of seconds > 0."""
-        if ttl is not None and (
-            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0
-        ):
+        if ttl is not None and not number_above(ttl, 0):
             raise BatchConfigError(
                 f"{self.where}: ttl must be None or a number of seconds > 0, got {ttl!r}"
             )
-        return ttl
+        return cast("float | None", ttl)
 
     def _decode(self, key: str, data: bytes) -> Any:
         """The value of an entry, or the miss marker when it does not decode."""

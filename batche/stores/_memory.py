@@ -6,10 +6,11 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from itertools import compress, islice, repeat
-from operator import is_, is_not
+from operator import is_not
 from typing import Any
 
-from .._plan import MISS
+from .._checks import int_at_least
+from .._plan import MISS, has_miss
 
 __all__ = ["LRUStore", "MemoryStore"]
 
@@ -25,7 +26,7 @@ class LRUStore(MutableMapping[Hashable, Any]):
     """
 
     def __init__(self, maxsize: int) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+        if not int_at_least(maxsize, 0):
             raise ValueError(f"LRUStore: maxsize must be an int >= 0, got {maxsize!r}")
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._maxsize = maxsize
@@ -166,7 +167,7 @@ class MemoryStore:
     def _lookup_mapping(self, keys: Sequence[Hashable]) -> tuple[list[Any] | None, bool]:
         with self._lock:
             values = list(map(self.mapping.get, keys, repeat(MISS)))
-        return values, not any(map(is_, values, repeat(MISS)))
+        return values, not has_miss(values)
 
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Any]:
         """The entries found for ``keys``; absent keys are left out."""

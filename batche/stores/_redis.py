@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._checks import for_running_loop
 from .._errors import BatchConfigError
 from ._base import RemoteStore
 
@@ -79,17 +80,13 @@ class RedisStore(RemoteStore):
         self._lock = threading.Lock()  # guards _async_clients
 
     def _async(self) -> aredis.Redis:
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            with self._lock:
-                client = self._async_clients.get(loop)
-                if client is None:
-                    client = aredis.Redis.from_url(
-                        self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
-                    )
-                    self._async_clients[loop] = client
-        return client
+        return for_running_loop(
+            self._async_clients,
+            self._lock,
+            lambda loop: aredis.Redis.from_url(
+                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+            ),
+        )
 
     def _full(self, keys: Sequence[str]) -> list[str]:
         prefix = self.prefix

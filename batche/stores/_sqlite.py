@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._checks import int_at_least
 from .._errors import BatchConfigError
 from ._base import RemoteStore
 
@@ -64,9 +65,7 @@ class SQLiteStore(RemoteStore):
     ) -> None:
         where = f"SQLiteStore({os.fspath(path)!r})"
         super().__init__(serializer, on_store_error, where)
-        if maxsize is not None and (
-            isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1
-        ):
+        if maxsize is not None and not int_at_least(maxsize, 1):
             raise BatchConfigError(f"{where}: maxsize must be None or an int >= 1, got {maxsize!r}")
         self.path = Path(path)
         self.maxsize = maxsize
