@@ -352,13 +352,15 @@ def test_async_error_reaches_only_its_batch() -> None:
     assert fourth == ["Z"]
 
 
-def gated(transform: Any) -> tuple[Any, list[list[Any]], asyncio.Event, asyncio.Event]:
+def gated(
+    transform: Any, **options: Any
+) -> tuple[Any, list[list[Any]], asyncio.Event, asyncio.Event]:
     """An async batcher whose first batch waits for ``release``; it records its batches.
     Call it inside the running loop (the events belong to it)."""
     entered, release = asyncio.Event(), asyncio.Event()
     batches: list[list[Any]] = []
 
-    @dynamically(batch_size=8, timeout_ms=0)
+    @dynamically(batch_size=8, timeout_ms=0, **options)
     async def f(xs: list[Any]) -> list[Any]:
         batches.append(list(xs))
         if len(batches) == 1:
@@ -541,17 +543,7 @@ def test_padded_torch_features_stay_tensors() -> None:
 
 def test_max_queue_holds_async_callers_back() -> None:
     async def main() -> None:
-        entered, release = asyncio.Event(), asyncio.Event()
-        batches: list[list[int]] = []
-
-        @dynamically(batch_size=8, timeout_ms=0, max_queue=2)
-        async def f(xs: list[int]) -> list[int]:
-            batches.append(list(xs))
-            if len(batches) == 1:
-                entered.set()
-                await release.wait()
-            return [x * 10 for x in xs]
-
+        f, batches, entered, release = gated(lambda x: x * 10, max_queue=2)
         first = asyncio.ensure_future(f([1]))
         await entered.wait()
         second = asyncio.ensure_future(f([2, 3]))
