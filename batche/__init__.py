@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from ._batcher import AsyncBatcher, BatcherClosedError, BatcherStats, SyncBatcher, dynamically
+from ._batcher_base import BatcherClosedError
+from ._batchers import AsyncBatcher, SyncBatcher
 from ._decorator import (
     AsyncCachedBatchFunction,
     CachedBatchFunction,
     CacheInfo,
     cache_batch_variable,
 )
+from ._dynamically import dynamically
 from ._errors import (
     BatchArgumentError,
     BatchConfigError,
@@ -17,6 +19,7 @@ from ._errors import (
     BatcheException,
     BatchResultError,
 )
+from ._stats import BatcherStats
 
 __all__ = [
     "AsyncBatcher",

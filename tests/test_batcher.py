@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from batche import BatchArgumentError, BatchDefinitionError, BatcherClosedError, dynamically
-from batche._batcher import _Queue
+from batche._queue import Queue
 
 
 class Watch:
     """Observes a batcher's queue: counts the items added and wakes whoever waits for them."""
 
-    def __init__(self, queue: _Queue) -> None:
+    def __init__(self, queue: Queue) -> None:
         self.added = 0
         self.refused = threading.Event()
         self._cond = threading.Condition()

@@ -1,0 +1,96 @@
+"""What the sync and async batchers share: their options, the shape of a call, the queue
+they make; and the exit hook that closes every live batcher before the interpreter ends."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._binding import display_name
+from ._errors import BatcheError
+from ._queue import Piece, Queue, gather
+from ._shapes import Shape
+
+__all__ = ["BatcherBase", "BatcherClosedError"]
+
+
+class BatcherClosedError(BatcheError, RuntimeError):
+    """The batcher was closed: the call was refused, or could not run before shutdown."""
+
+
+_LIVE: weakref.WeakSet[BatcherBase] = weakref.WeakSet()
+
+
+def _close_all() -> None:
+    """At interpreter exit, queued requests are run (sync) or failed, never left waiting."""
+    for batcher in list(_LIVE):
+        batcher._shutdown(wait=True)
+
+
+# Python joins its non-daemon threads before atexit handlers run; a thread waiting on a
+# batch would hold the exit up until its batch's timeout. threading's own exit hook (the
+# one concurrent.futures uses) runs before that join; atexit is the fallback.
+_register_early = getattr(threading, "_register_atexit", None)
+if _register_early is not None:
+    _register_early(_close_all)
+else:  # pragma: no cover - every supported CPython has it
+    atexit.register(_close_all)
+
+
+class BatcherBase:
+    """State shared by the sync and async batchers of one function (or one instance)."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        batch_size: int,
+        timeout_ms: float,
+        concurrency: int,
+        max_queue: int | None,
+        small_batch_threshold: int,
+        pad_token: Mapping[str, Any] | None,
+    ) -> None:
+        self.__wrapped__ = func
+        self._fname = display_name(func)
+        self._batch_size = batch_size
+        self._timeout_s = timeout_ms / 1000
+        self._concurrency = concurrency
+        self._max_queue = max_queue
+        self._small = small_batch_threshold
+        self._pad_token = pad_token
+        self._shape = Shape(func, self._fname, pad_token)
+        #: one list parameter, no padding: ``.one(item)`` needs no binding
+        self._plain = len(self._shape.names) == 1 and self._shape.padder is None
+        self._closed = False
+        _LIVE.add(self)
+
+    def _new_queue(self) -> Queue:
+        return Queue(self._batch_size, self._timeout_s, self._small, self._max_queue)
+
+    def _call(self, func: Callable[..., Any], pieces: list[Piece]) -> Any:
+        """Call ``func`` on the batch these pieces make."""
+        args, kwargs = self._shape.call_args(gather(pieces))
+        return func(*args, **kwargs)
+
+    def _closed_error(self, why: str = "it was closed") -> BatcherClosedError:
+        return BatcherClosedError(f"{self._fname}: the batcher cannot take this call: {why}")
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "batch_size": self._batch_size,
+            "timeout_ms": self._timeout_s * 1000,
+            "concurrency": self._concurrency,
+            "max_queue": self._max_queue,
+            "small_batch_threshold": self._small,
+            "pad_token": self._pad_token,
+        }
+
+    def _shutdown(self, wait: bool) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<dynamically batched {self._fname[:-2]}>"

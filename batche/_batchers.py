@@ -1,0 +1,277 @@
+"""The public batchers: ``SyncBatcher`` (a thread driver) and ``AsyncBatcher`` (a driver
+per event loop); a batched method gets a batcher of its own for each instance."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from ._batcher_base import BatcherBase
+from ._checks import for_running_loop
+from ._errors import BatchDefinitionError
+from ._loop_driver import LoopDriver
+from ._queue import Queue, Request
+from ._stats import BatcherStats
+from ._thread_driver import ThreadDriver
+
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+else:  # pragma: no cover - exercised on 3.9 only
+    from typing_extensions import ParamSpec
+
+__all__ = ["AsyncBatcher", "SyncBatcher"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class SyncBatcher(BatcherBase, Generic[P, R]):
+    """A sync batch function whose concurrent calls share batches (``dynamically``)."""
+
+    def __init__(self, func: Callable[P, R], **options: Any) -> None:
+        super().__init__(func, **options)
+        functools.update_wrapper(self, func)
+        self._driver = ThreadDriver(self, func, self._concurrency)
+
+    @property
+    def stats(self) -> BatcherStats:
+        """Batches, items, sizes and timings so far."""
+        return self._driver.queue.stats
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        items = self._shape.items(args, kwargs)
+        if not items:
+            if self._closed:
+                raise self._closed_error()
+            return self._shape.padder.empty() if self._shape.padder else []  # type: ignore[return-value]
+        return self._wait(items).result()  # type: ignore[no-any-return]
+
+    def one(self, *args: Any, **kwargs: Any) -> Any:
+        """The result for a single item."""
+        if self._plain and len(args) == 1 and not kwargs:
+            return self._wait(args).first()  # the tuple (item,) serves as the list of one
+        return self._wait(self._shape.one(args, kwargs)).first()
+
+    def _wait(self, items: Sequence[Any]) -> Request:
+        signal = threading.Lock()
+        signal.acquire()
+        request = Request(items, signal)
+        self._driver.submit(request)
+        signal.acquire()  # released by the worker that completes the request
+        return request
+
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        """``await`` the batched call from async code; the function runs on a worker thread."""
+        return await self._await(self._shape.items(args, kwargs))
+
+    async def _await(self, items: Sequence[Any]) -> Any:
+        if not items:
+            return []
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        request = Request(items, future, loop)
+        # submit may wait for room (max_queue): not on the loop's thread
+        if self._driver.queue.max_queue is None:
+            self._driver.submit(request)
+        else:
+            await loop.run_in_executor(None, self._driver.submit, request)
+        try:
+            await future
+        except asyncio.CancelledError:
+            request.cancelled = True
+            raise
+        return request.result()
+
+    def close(self) -> None:
+        """Refuse new calls, run what is queued, and stop the workers (waits for them)."""
+        self._shutdown(wait=True)
+
+    def _shutdown(self, wait: bool) -> None:
+        self._closed = True
+        self._driver.close(wait)
+
+    def __enter__(self) -> SyncBatcher[P, R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        """``close()`` without blocking the event loop."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    async def __aenter__(self) -> SyncBatcher[P, R]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else _per_instance(self, obj)
+
+
+class AsyncBatcher(BatcherBase, Generic[P, R]):
+    """An async batch function whose concurrent calls share batches (``dynamically``)."""
+
+    def __init__(self, func: Callable[P, Awaitable[R]], **options: Any) -> None:
+        super().__init__(func, **options)
+        functools.update_wrapper(self, func)
+        _mark_async(self)
+        self._drivers: weakref.WeakKeyDictionary[Any, LoopDriver] = weakref.WeakKeyDictionary()
+        # Guards _drivers (loops of several threads may call one batcher).
+        self._lock = threading.Lock()
+        self._stats = BatcherStats()
+        # The driver of the loop used last, kept weakly (a loop's driver must not keep
+        # the loop alive once it is closed); the common case is one loop.
+        self._last_ref: weakref.ReferenceType[LoopDriver] | None = None
+
+    @property
+    def stats(self) -> BatcherStats:
+        """Batches, items, sizes and timings so far (over every event loop)."""
+        return self._stats
+
+    def _new_queue(self) -> Queue:
+        queue = super()._new_queue()
+        queue.stats = self._stats  # one set of figures whatever the loop
+        return queue
+
+    def _driver(self) -> LoopDriver:
+        last = self._last_ref() if self._last_ref is not None else None
+        if last is not None and last._loop is asyncio.get_running_loop():
+            return last  # the common case, one loop: no weak-dict lookup per call
+        driver = for_running_loop(
+            self._drivers, self._lock, lambda loop: LoopDriver(self, self.__wrapped__, loop)
+        )
+        self._last_ref = weakref.ref(driver)
+        return driver
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        items = self._shape.items(args, kwargs)
+        if not items:
+            if self._closed:
+                raise self._closed_error()
+            return self._shape.padder.empty() if self._shape.padder else []  # type: ignore[return-value]
+        return (await self._await(items)).result()  # type: ignore[no-any-return]
+
+    def one(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        """The result for a single item, as an awaitable (a future of the running loop).
+
+        A future rather than a coroutine: awaiting it costs no extra frame, and
+        ``asyncio.gather`` needs no task for it. Cancelling it withdraws the item.
+        """
+        if self._plain and len(args) == 1 and not kwargs:
+            items: Sequence[Any] = args  # the tuple (item,) serves as the list of one
+        else:
+            items = self._shape.one(args, kwargs)
+        if self._closed:
+            raise self._closed_error()
+        try:
+            driver = self._driver()
+        except RuntimeError:  # no running loop yet: asyncio.run(f.one(item))
+            return self._one_in_loop(items)
+        future = driver._loop.create_future()
+        request = Request(items, future, one=True)
+        if driver.enqueue(request):
+            return future  # type: ignore[no-any-return]
+        return driver._loop.create_task(self._one_when_room(driver, request))  # type: ignore[no-any-return]
+
+    async def _one_in_loop(self, items: Sequence[Any]) -> Any:
+        return (await self._await(items)).first()
+
+    async def _one_when_room(self, driver: LoopDriver, request: Request) -> Any:
+        await driver.submit(request)
+        return await request.signal
+
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        """The same as awaiting the call (kept for symmetry with sync functions)."""
+        return await self(*args, **kwargs)
+
+    async def _await(self, items: Sequence[Any]) -> Request:
+        if self._closed:
+            raise self._closed_error()
+        driver = self._driver()
+        future = driver._loop.create_future()
+        request = Request(items, future)
+        if not driver.enqueue(request):
+            await driver.submit(request)
+        try:
+            await future
+        except asyncio.CancelledError:
+            request.cancelled = True
+            raise
+        return request
+
+    async def aclose(self) -> None:
+        """Refuse new calls and finish what is queued on this loop."""
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        for driver_loop, driver in list(self._drivers.items()):
+            if driver_loop is loop:
+                await driver.aclose()
+            else:
+                driver.close_from_outside()
+
+    def close(self) -> None:
+        """Refuse new calls (from any thread); queued calls still finish on their loop."""
+        self._shutdown(wait=False)
+
+    def _shutdown(self, wait: bool) -> None:
+        self._closed = True
+        for driver in list(self._drivers.values()):
+            driver.close_from_outside()
+
+    async def __aenter__(self) -> AsyncBatcher[P, R]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> AsyncBatcher[P, R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else _per_instance(self, obj)
+
+
+def _mark_async(obj: Any) -> None:
+    from ._decorator import _mark_coroutine_function
+
+    _mark_coroutine_function(obj)
+
+
+# Each instance of a class gets its own batcher (its own queue) for each batched method.
+_INSTANCES: weakref.WeakKeyDictionary[Any, dict[int, BatcherBase]] = weakref.WeakKeyDictionary()
+_INSTANCES_LOCK = threading.Lock()  # guards _INSTANCES
+
+
+def _per_instance(batcher: BatcherBase, obj: Any) -> Any:
+    try:
+        per_object = _INSTANCES.get(obj)
+    except TypeError:
+        raise BatchDefinitionError(
+            f"{batcher._fname}: a batched method needs instances that support weak "
+            f"references; add '__weakref__' to the __slots__ of {type(obj).__name__}"
+        ) from None
+    if per_object is not None:
+        bound = per_object.get(id(batcher))
+        if bound is not None:
+            return bound
+    with _INSTANCES_LOCK:
+        per_object = _INSTANCES.setdefault(obj, {})
+        bound = per_object.get(id(batcher))
+        if bound is None:
+            method = functools.partial(batcher.__wrapped__, obj)
+            # named for errors; no __wrapped__, so its signature is the bound one
+            method.__qualname__ = getattr(batcher.__wrapped__, "__qualname__", "method")  # type: ignore[attr-defined]
+            kind = AsyncBatcher if isinstance(batcher, AsyncBatcher) else SyncBatcher
+            bound = kind(method, **batcher._options())
+            per_object[id(batcher)] = bound
+    return bound

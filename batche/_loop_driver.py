@@ -1,0 +1,123 @@
+"""The event-loop driver: runs an async batch function on one event loop.
+
+One dispatcher task per loop, started by the first call made in it, takes batches from the
+queue and runs each as a task; an idle dispatcher awaits an event with no timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._batcher_base import BatcherBase
+from ._queue import TIMER_SLACK, Piece, Request, size, wake_all
+
+__all__ = ["LoopDriver"]
+
+
+class LoopDriver:
+    """Runs an async batch function on one event loop: a dispatcher task and batch tasks."""
+
+    def __init__(self, owner: BatcherBase, func: Callable[..., Awaitable[Any]], loop: Any) -> None:
+        self._owner = owner
+        self._func = func
+        self._loop = loop
+        self._concurrency = owner._concurrency
+        self.queue = owner._new_queue()
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self._running = 0
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    def enqueue(self, request: Request) -> bool:
+        """Queue the request if there is room (False: wait with ``submit``)."""
+        if self.closed:
+            raise self._owner._closed_error()
+        queue = self.queue
+        if queue.max_queue is not None and not queue.has_room(len(request.items)):
+            return False
+        queue.add(request, time.monotonic())
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = self._loop.create_task(self._dispatch())
+        self._wakeup.set()
+        return True
+
+    async def submit(self, request: Request) -> None:
+        """Queue the request, waiting for room first if the queue is full."""
+        while not self.enqueue(request):
+            self._room.clear()
+            await self._room.wait()
+
+    async def _dispatch(self) -> None:
+        queue = self.queue
+        loop = self._loop
+        try:
+            while True:
+                wait = queue.wait_time(time.monotonic(), TIMER_SLACK)
+                if wait == 0 and self._running < self._concurrency:
+                    pieces = queue.take(time.monotonic())
+                    self._room.set()
+                    if pieces:
+                        self._running += 1
+                        task = loop.create_task(self._run(pieces))
+                        self._batches.add(task)
+                        task.add_done_callback(self._batches.discard)
+                    continue
+                if wait is None and self.closed and not self._running:
+                    return
+                self._wakeup.clear()
+                if wait is None or self._running >= self._concurrency:
+                    await self._wakeup.wait()
+                else:
+                    # Woken by new work, or by the oldest item's deadline. The event loop
+                    # rounds its sleeps up to whole milliseconds: the timer is set that
+                    # much early, and wait_time counts a batch that near as due.
+                    timer = loop.call_later(max(0.0, wait - TIMER_SLACK), self._wakeup.set)
+                    try:
+                        await self._wakeup.wait()
+                    finally:
+                        timer.cancel()
+        except asyncio.CancelledError:
+            # The loop is shutting down: nobody will run what is queued.
+            wake_all(queue.drain(self._owner._closed_error("its event loop stopped")))
+            raise
+
+    async def _run(self, pieces: list[Piece]) -> None:
+        started = time.perf_counter()
+        try:
+            out = await self._owner._call(self._func, pieces)
+            outputs = self._owner._shape.outputs(out, size(pieces))
+        except BaseException as exc:
+            done = self.queue.fail(pieces, exc, time.perf_counter() - started)
+            if not isinstance(exc, Exception):
+                wake_all(done)
+                self._finished()
+                raise  # cancellation and exits still propagate, after the callers know
+        else:
+            done = self.queue.deliver(pieces, outputs, time.perf_counter() - started)
+        wake_all(done)
+        self._finished()
+
+    def _finished(self) -> None:
+        self._running -= 1
+        self._wakeup.set()
+
+    async def aclose(self) -> None:
+        self.closed = True
+        self.queue.closing = True
+        self._wakeup.set()
+        if self._dispatcher is not None and not self._dispatcher.done():
+            await asyncio.shield(self._dispatcher)
+        if self._batches:
+            await asyncio.wait(set(self._batches))
+
+    def close_from_outside(self) -> None:
+        """Close from another thread (or with the loop gone): stop taking new calls."""
+        self.closed = True
+        self.queue.closing = True
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wakeup.set)

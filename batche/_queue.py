@@ -1,0 +1,254 @@
+"""The engine of ``dynamically``: requests, and the queue that makes batches of them.
+
+The queue decides when a batch goes and what it holds (small requests first, a large
+request split across batches) and hands each request its slice of the results. It does no
+I/O and takes no lock: a driver (``_thread_driver``, ``_loop_driver``) guards it, runs the
+function and wakes the callers with ``wake_all``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._stats import BatcherStats
+
+__all__ = ["TIMER_SLACK", "Piece", "Queue", "Request", "gather", "size", "wake_all"]
+
+#: How late a timed wait may end: an event loop sleeps in whole milliseconds, and a
+#: thread is scheduled when the OS gets to it. A batch due within it goes early.
+TIMER_SLACK = 0.001
+
+
+class Request:
+    """One call's items on their way through the queue, and what came back for them."""
+
+    __slots__ = (
+        "cancelled", "enqueued", "error", "items", "loop", "offset", "one", "parts", "remaining",
+        "signal",
+    )  # fmt: skip
+
+    def __init__(
+        self, items: Sequence[Any], signal: Any, loop: Any = None, one: bool = False
+    ) -> None:
+        self.items = items
+        self.offset = 0  # the first item not yet given to a batch
+        self.remaining = len(items)  # items whose result has not come back
+        # (start in items, a batch's outputs, offset in them, count) as batches return;
+        # sliced by the caller, not by the thread or task that runs the batches
+        self.parts: list[tuple[int, Any, int, int]] = []
+        self.error: BaseException | None = None
+        # how the caller is woken: a held lock (a thread), or a future of ``loop``
+        # (woken through call_soon_threadsafe when ``loop`` is another thread's)
+        self.signal = signal
+        self.loop = loop
+        #: a ``.one`` call whose future is awaited directly: it gets the value (or error)
+        self.one = one
+        self.enqueued = 0.0
+        self.cancelled = False
+
+    def wake(self) -> None:
+        """Tell the caller its request is done (called once)."""
+        signal = self.signal
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(_set_done, signal)
+        elif type(signal) is _FUTURE:
+            if signal.done():  # the caller left
+                return
+            if not self.one:
+                signal.set_result(None)
+            elif self.error is not None:
+                signal.set_exception(self.error)
+            else:
+                signal.set_result(self.first())
+        else:
+            signal.release()
+
+    def left(self) -> bool:
+        """True when the caller is gone (cancelled): its items need not be sent."""
+        signal = self.signal
+        return self.cancelled or (type(signal) is _FUTURE and signal.cancelled())
+
+    def result(self) -> Any:
+        """The results in order (a list, or an array if the function returns arrays)."""
+        if self.error is not None:
+            raise self.error
+        if len(self.parts) == 1:
+            _, outputs, offset, count = self.parts[0]
+            if offset == 0 and count == len(outputs):
+                return outputs
+            return outputs[offset : offset + count]
+        parts = [out[off : off + n] for _, out, off, n in sorted(self.parts, key=_first)]
+        np = sys.modules.get("numpy")
+        if np is not None and parts and all(isinstance(p, np.ndarray) for p in parts):
+            return np.concatenate(parts)
+        torch = sys.modules.get("torch")
+        if torch is not None and parts and all(isinstance(p, torch.Tensor) for p in parts):
+            return torch.cat(parts)
+        return [result for part in parts for result in part]
+
+    def first(self) -> Any:
+        """The result of the first item (``.one``)."""
+        if self.error is not None:
+            raise self.error
+        _, outputs, offset, _ = self.parts[0]
+        return outputs[offset]
+
+
+def _first(part: tuple[int, Any, int, int]) -> int:
+    return part[0]
+
+
+Piece = tuple[Request, int, int]  # a request, and the slice of its items in a batch
+_FUTURE = asyncio.Future  # the type loop.create_future() makes (checked with ``is``)
+
+
+def _set_done(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Queue:
+    """When a batch goes, what it holds, and where its results go. No I/O, no lock."""
+
+    def __init__(
+        self, batch_size: int, timeout_s: float, small_batch_threshold: int, max_queue: int | None
+    ) -> None:
+        self.batch_size = batch_size
+        self.timeout_s = timeout_s
+        self.small = small_batch_threshold
+        self.max_queue = max_queue
+        self._urgent: deque[Request] = deque()  # small requests go first, FIFO among them
+        self._normal: deque[Request] = deque()
+        self.queued = 0  # items waiting, not yet in a batch
+        self.closing = False
+        self.stats = BatcherStats()
+
+    def has_room(self, count: int) -> bool:
+        """Whether ``count`` more items fit (a request larger than the queue fits alone)."""
+        return self.max_queue is None or self.queued == 0 or self.queued + count <= self.max_queue
+
+    def add(self, request: Request, now: float) -> None:
+        request.enqueued = now
+        if len(request.items) <= self.small:
+            self._urgent.append(request)
+        else:
+            self._normal.append(request)
+        self.queued += len(request.items)
+
+    def wait_time(self, now: float, slack: float = 0.0) -> float | None:
+        """0: a batch should go now; seconds until one should; None: nothing is queued.
+
+        A batch due within ``slack`` seconds goes now (a driver whose timers fire late
+        passes the lateness, so that the timeout stays a maximum).
+        """
+        if not self.queued:
+            return None
+        if self.queued >= self.batch_size or self.timeout_s == 0 or self.closing:
+            return 0.0
+        oldest = min(q[0].enqueued for q in (self._urgent, self._normal) if q)
+        remaining = oldest + self.timeout_s - now
+        return 0.0 if remaining <= slack else remaining
+
+    def take(self, now: float) -> list[Piece]:
+        """The next batch: up to ``batch_size`` items, small requests first, in order."""
+        pieces: list[Piece] = []
+        room = self.batch_size
+        for queue in (self._urgent, self._normal):
+            while room and queue:
+                request = queue[0]
+                if request.left():  # its caller left: its items are not sent
+                    queue.popleft()
+                    self.queued -= len(request.items) - request.offset
+                    continue
+                start = request.offset
+                stop = min(len(request.items), start + room)
+                pieces.append((request, start, stop))
+                request.offset = stop
+                room -= stop - start
+                self.queued -= stop - start
+                if stop == len(request.items):
+                    queue.popleft()
+        if pieces:
+            # per batch, how long its oldest item waited for the batch to start
+            oldest = min(request.enqueued for request, _, _ in pieces)
+            self.stats.queue_wait_ms.add((now - oldest) * 1000)
+        return pieces
+
+    def deliver(self, pieces: list[Piece], outputs: Any, took: float) -> list[Request]:
+        """Hand each request its slice of ``outputs``; return the requests now complete."""
+        size = sum(stop - start for _, start, stop in pieces)
+        self._count(size, took)
+        done = []
+        offset = 0
+        for request, start, stop in pieces:
+            count = stop - start
+            if request.error is None:
+                request.parts.append((start, outputs, offset, count))
+            offset += count
+            request.remaining -= count
+            if request.remaining == 0:
+                done.append(request)
+        return done
+
+    def fail(self, pieces: list[Piece], error: BaseException, took: float) -> list[Request]:
+        """The batch failed: each of its requests fails (the first error it meets)."""
+        self._count(sum(stop - start for _, start, stop in pieces), took)
+        done = []
+        for request, start, stop in pieces:
+            first_failure = request.error is None
+            if first_failure:
+                request.error = error
+            request.remaining -= stop - start
+            # A request spanning several batches is answered at its first failure; its
+            # other pieces still run (they were taken already) and are ignored.
+            if first_failure or request.remaining == 0:
+                done.append(request)
+        return done
+
+    def drain(self, error: BaseException) -> list[Request]:
+        """Fail every request still waiting in the queue."""
+        done = []
+        for queue in (self._urgent, self._normal):
+            while queue:
+                request = queue.popleft()
+                if request.error is None and not request.left():
+                    request.error = error
+                    done.append(request)
+        self.queued = 0
+        return done
+
+    def _count(self, size: int, took: float) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.items += size
+        stats.batch_sizes[size] += 1
+        stats.batch_ms.add(took * 1000)
+
+
+def wake_all(requests: Iterable[Request]) -> None:
+    """Wake the caller of each request."""
+    for request in requests:
+        request.wake()
+
+
+def size(pieces: list[Piece]) -> int:
+    """How many items these pieces hold."""
+    return sum(stop - start for _, start, stop in pieces)
+
+
+def gather(pieces: list[Piece]) -> list[Any]:
+    """The items of one batch, in order (the request's own list when it is the whole batch)."""
+    if len(pieces) == 1:
+        request, start, stop = pieces[0]
+        items = request.items
+        if start == 0 and stop == len(items) and type(items) is list:
+            return items
+        return list(items[start:stop])
+    batch: list[Any] = []
+    for request, start, stop in pieces:
+        batch.extend(request.items[start:stop])
+    return batch
