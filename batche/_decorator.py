@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import math
 import sys
 import threading
 import uuid
@@ -33,10 +32,18 @@ from itertools import filterfalse, islice, repeat
 from typing import Any, Generic, NamedTuple, TypeVar, Union, overload
 
 from ._binding import Binder, check_batch, display_name
-from ._checks import for_running_loop, int_at_least, number_above
+from ._checks import for_running_loop
 from ._errors import BatchArgumentError, BatchDefinitionError
 from ._inflight import Flight, Flights, Run, enter_computing, leave_computing
 from ._keys import Encoder
+from ._options import (
+    check_chunk_size,
+    check_ignore,
+    check_key_and_batch_size,
+    check_names,
+    check_remote_options,
+    check_store,
+)
 from ._plan import MISS, Plan, has_miss, plan
 from ._results import assemble, result_rows
 from .stores._base import Store
@@ -466,7 +473,7 @@ class _Core:
         kwargs: dict[str, Any],
     ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
         """The calls ``map`` makes: one per chunk of ``iterable``."""
-        _check_chunk_size(self.fname, chunk_size)
+        check_chunk_size(self.fname, chunk_size)
         iterator = iter(iterable)
         while True:
             chunk = list(islice(iterator, chunk_size))
@@ -703,7 +710,7 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
                 for result in await self(*call_args, **call_kwargs):  # type: ignore[attr-defined]
                     yield result
             return
-        _check_chunk_size(core.fname, chunk_size)
+        check_chunk_size(core.fname, chunk_size)
         chunk: list[Any] = []
         async for item in iterable:
             chunk.append(item)
@@ -858,20 +865,14 @@ def cache_batch_variable(
     if callable(batch_variable_name) and not isinstance(batch_variable_name, str):
         return _decorate(batch_variable_name, None, None)
     options: dict[str, Any] = {
-        "names": _check_names(batch_variable_name),
-        "mapping": _check_store(maxsize, cache, ttl),
+        "names": check_names(batch_variable_name),
+        "mapping": check_store(maxsize, cache, ttl),
         "key": key,
-        "ignore": _check_ignore(ignore),
+        "ignore": check_ignore(ignore),
         "max_batch_size": max_batch_size,
-        **_check_remote_options(cache, namespace, version, local_maxsize, lock, lock_timeout),
+        **check_remote_options(cache, namespace, version, local_maxsize, lock, lock_timeout),
     }
-    if key is not None and not callable(key):
-        raise BatchDefinitionError(f"cache_batch_variable(): key must be callable, got {key!r}")
-    if max_batch_size is not None and not int_at_least(max_batch_size, 1):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): max_batch_size must be None or an int >= 1, got "
-            f"{max_batch_size!r}"
-        )
+    check_key_and_batch_size(key, max_batch_size)
     return _Decorator(options)
 
 
@@ -905,130 +906,10 @@ def _decorate(
     return CachedBatchFunction(core)
 
 
-def _check_names(names: Any) -> tuple[str, ...] | None:
-    if names is None:
-        return None
-    if isinstance(names, str):
-        return (names,)
-    if isinstance(names, Sequence) and names and all(isinstance(n, str) for n in names):
-        return tuple(names)
-    raise BatchDefinitionError(
-        "cache_batch_variable(): batch_variable_name must be a parameter name or a tuple of "
-        f"names, got {names!r}"
-    )
-
-
-def _check_ignore(ignore: Any) -> tuple[str, ...]:
-    if isinstance(ignore, str):
-        return (ignore,)
-    try:
-        names = tuple(ignore)
-    except TypeError:
-        names = None
-    if names is None or not all(isinstance(n, str) for n in names):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): ignore must be a name or names of parameters, got {ignore!r}"
-        )
-    return names
-
-
-def _check_store(
-    maxsize: Any, cache: Any, ttl: Any
-) -> MutableMapping[Hashable, Any] | Store | None:
-    """The mapping ``maxsize``, ``cache`` and ``ttl`` describe (None: a new dict)."""
-    if maxsize is not None and not int_at_least(maxsize, 0):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): maxsize must be None or an int >= 0, got {maxsize!r}"
-        )
-    if ttl is not None and not number_above(ttl, 0):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): ttl must be a number of seconds > 0, got {ttl!r}"
-        )
-    if cache is not None:
-        if maxsize is not None or ttl is not None:
-            raise BatchDefinitionError(
-                "cache_batch_variable(): pass either cache= or maxsize=/ttl=, not both; "
-                "bound the cache you pass instead"
-            )
-        if isinstance(cache, MemoryStore):
-            return cache.mapping
-        if not isinstance(cache, (MutableMapping, Store)):
-            raise BatchDefinitionError(
-                f"cache_batch_variable(): cache must be a MutableMapping (dict, cachetools "
-                f"cache) or a store (SQLiteStore, RedisStore), got {type(cache).__name__}"
-            )
-        return cache
-    if ttl is not None:
-        from cachetools import TTLCache
-
-        return TTLCache(maxsize=math.inf if maxsize is None else maxsize, ttl=ttl)
-    if maxsize is not None:
-        return LRUStore(maxsize)
-    return None
-
-
 def _is_array(obj: Any) -> bool:
     """True for a numpy array (without importing numpy when nobody else has)."""
     np = sys.modules.get("numpy")
     return np is not None and isinstance(obj, np.ndarray)
-
-
-def _check_remote_options(
-    cache: Any, namespace: Any, version: Any, local_maxsize: Any, lock: Any, lock_timeout: Any
-) -> dict[str, Any]:
-    """The options that only a store outside the process takes."""
-    remote = cache is not None and not isinstance(cache, (MutableMapping, MemoryStore))
-    given = [
-        name
-        for name, value, default in (
-            ("namespace", namespace, None),
-            ("version", version, 1),
-            ("local_maxsize", local_maxsize, None),
-            ("lock", lock, False),
-        )
-        if value != default
-    ]
-    if given and not remote:
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): {', '.join(given)} apply to a store outside the process "
-            "(cache=SQLiteStore(...) or RedisStore(...)), not to an in-memory cache"
-        )
-    if namespace is not None and (not isinstance(namespace, str) or not namespace):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): namespace must be a non-empty str, got {namespace!r}"
-        )
-    if isinstance(version, bool) or not isinstance(version, (str, int)):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): version must be a str or an int, got {version!r}"
-        )
-    if local_maxsize is not None and not int_at_least(local_maxsize, 1):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): local_maxsize must be None or an int >= 1, got "
-            f"{local_maxsize!r}"
-        )
-    if lock and not callable(getattr(cache, "lease_many", None)):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): lock=True needs a store that leases keys across "
-            f"processes (RedisStore); {type(cache).__name__} does not"
-        )
-    if not number_above(lock_timeout, 0):
-        raise BatchDefinitionError(
-            f"cache_batch_variable(): lock_timeout must be a number of seconds > 0, got "
-            f"{lock_timeout!r}"
-        )
-    if not remote:
-        return {}
-    return {
-        "namespace": namespace,
-        "version": str(version),
-        "local_maxsize": local_maxsize,
-        "lock_timeout": float(lock_timeout) if lock else None,
-    }
-
-
-def _check_chunk_size(fname: str, chunk_size: Any) -> None:
-    if not int_at_least(chunk_size, 1):
-        raise BatchArgumentError(f"{fname}: chunk_size must be an int >= 1, got {chunk_size!r}")
 
 
 def _annotated_array(func: Callable[..., Any]) -> bool:
