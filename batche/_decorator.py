@@ -33,6 +33,8 @@ from typing import Any, Generic, NamedTuple, TypeVar, Union, overload
 
 from ._binding import Binder, check_batch, display_name
 from ._checks import for_running_loop
+from ._coroutines import is_async_callable as is_async_callable  # re-exported: see below
+from ._coroutines import mark_coroutine_function
 from ._errors import BatchArgumentError, BatchDefinitionError
 from ._inflight import Flight, Flights, Run, enter_computing, leave_computing
 from ._keys import Encoder
@@ -55,6 +57,9 @@ else:  # pragma: no cover - exercised on 3.9 only
     from typing_extensions import ParamSpec
 
 __all__ = ["AsyncCachedBatchFunction", "CacheInfo", "CachedBatchFunction", "cache_batch_variable"]
+
+# _batcher.py imports these two from here (their home is _coroutines.py).
+_mark_coroutine_function = mark_coroutine_function
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -685,7 +690,7 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
 
     def __init__(self, core: _Core) -> None:
         super().__init__(core)
-        _mark_coroutine_function(self)
+        mark_coroutine_function(self)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         core = self._core
@@ -922,30 +927,3 @@ def _annotated_array(func: Callable[..., Any]) -> bool:
     if origin is not None:
         text = getattr(origin, "__name__", "")
     return text.split("[", 1)[0].rsplit(".", 1)[-1] in ("ndarray", "NDArray")
-
-
-_ASYNC_MARK = "_batche_is_async"
-
-
-def is_async_callable(func: Any) -> bool:
-    """True for ``async def`` functions, partials of them, and batche's async wrappers."""
-    while isinstance(func, functools.partial):
-        func = func.func
-    if inspect.iscoroutinefunction(func) or getattr(func, _ASYNC_MARK, False) is True:
-        return True
-    # an object whose __call__ is an async def (not a function, not a class)
-    if inspect.isroutine(func) or isinstance(func, type) or not callable(func):
-        return False
-    return inspect.iscoroutinefunction(type(func).__call__)
-
-
-def _mark_coroutine_function(obj: Any) -> None:
-    """Let batche, ``inspect.iscoroutinefunction`` (3.12+) and ``asyncio``'s see an async
-    wrapper (libraries such as ``batched`` ask ``asyncio.iscoroutinefunction``)."""
-    setattr(obj, _ASYNC_MARK, True)
-    mark = getattr(inspect, "markcoroutinefunction", None)
-    if mark is not None:
-        mark(obj)
-    legacy = getattr(asyncio.coroutines, "_is_coroutine", None)  # removed in Python 3.14
-    if legacy is not None:
-        obj._is_coroutine = legacy
