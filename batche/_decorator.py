@@ -8,8 +8,6 @@ sync driver and an async driver run it, so both kinds of function share every ru
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import inspect
 import sys
@@ -21,7 +19,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Generator,
     Hashable,
     Iterable,
     Iterator,
@@ -35,8 +32,10 @@ from ._binding import Binder, check_batch, display_name
 from ._checks import for_running_loop
 from ._coroutines import is_async_callable as is_async_callable  # re-exported: see below
 from ._coroutines import mark_coroutine_function
+from ._drivers import run_async, run_sync
 from ._errors import BatchArgumentError, BatchDefinitionError
-from ._inflight import Flight, Flights, Run, enter_computing, leave_computing
+from ._inflight import Flight, Flights, Run
+from ._instructions import Call, Engine, Invoke, Spawn, StoreIO, Wait
 from ._keys import Encoder
 from ._options import (
     check_chunk_size,
@@ -79,86 +78,6 @@ class CacheInfo(NamedTuple):
     maxsize: int | None
     currsize: int
     joined: int = 0
-
-
-class _Invoke:
-    """Instruction to the driver: call the function with these arguments, send the result.
-
-    ``run`` is the computation the call belongs to when it runs in the caller's own
-    context (threads): the driver marks the context so nested calls never wait on it.
-    """
-
-    __slots__ = ("args", "kwargs", "run")
-
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], run: Run | None) -> None:
-        self.args = args
-        self.kwargs = kwargs
-        self.run = run
-
-
-class _Run:
-    """Instruction to the async driver: run this caller's computation as a task.
-
-    A task of its own, so that the caller's cancellation does not end it while others
-    wait for it. (Threads cannot be cancelled: a thread computes its claim inline.)
-    """
-
-    __slots__ = ("engine", "run")
-
-    def __init__(self, engine: _Engine, run: Run) -> None:
-        self.engine = engine
-        self.run = run
-
-
-class _Wait:
-    """Instruction to the driver: return once every one of these flights is done."""
-
-    __slots__ = ("flights",)
-
-    def __init__(self, flights: list[Flight]) -> None:
-        self.flights = flights
-
-
-class _Call:
-    """A call with misses: its arguments, batches and keys, and the values found."""
-
-    __slots__ = ("args", "generation", "keys", "kwargs", "seqs", "sources", "values")
-
-    def __init__(
-        self,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        sources: tuple[Any, ...],
-        seqs: tuple[Sequence[Any], ...],
-        keys: Sequence[Hashable],
-        values: list[Any] | None,
-        generation: int,
-    ) -> None:
-        self.generation = generation
-        self.args = args
-        self.kwargs = kwargs
-        self.sources = sources
-        self.seqs = seqs
-        self.keys = keys
-        self.values = values
-
-
-class _Store:
-    """Instruction to the driver: call this method of a store outside the process.
-
-    The sync driver calls ``store.<method>(*args)``; the async one awaits
-    ``store.a<method>(*args)``, so the event loop never blocks on store I/O.
-    """
-
-    __slots__ = ("args", "method", "store")
-
-    def __init__(self, store: Any, method: str, *args: Any) -> None:
-        self.store = store
-        self.method = method
-        self.args = args
-
-
-_Engine = Generator[Union[_Invoke, _Run, _Wait, _Store], Any, Any]
 
 
 class _Core:
@@ -222,7 +141,7 @@ class _Core:
     # -- the steps of a call ---------------------------------------------------------
 
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Bind the call and look its items up: the answer if all hit, else a ``_Call``."""
+        """Bind the call and look its items up: the answer if all hit, else a ``Call``."""
         binder = self.binder
         if binder.lone and len(args) == 1 and not kwargs:
             sources: tuple[Any, ...] = args
@@ -246,14 +165,14 @@ class _Core:
         keys = items if self.items_are_keys else self.keys_of(items, ctx)
         generation = self.finished[0]  # read before the lookup: see Flights.claim
         if self.store is None:  # only a store outside the process: the engine reads it
-            return _Call(args, kwargs, sources, seqs or (items,), keys, None, generation)
+            return Call(args, kwargs, sources, seqs or (items,), keys, None, generation)
         try:
             values, complete = self.store.lookup(keys)
         except TypeError as exc:
             raise self.unhashable(items, keys, ctx) or exc from None
         if complete:
             return self._all_hits(values)  # type: ignore[arg-type]
-        return _Call(args, kwargs, sources, seqs or (items,), keys, values, generation)
+        return Call(args, kwargs, sources, seqs or (items,), keys, values, generation)
 
     def keys_of(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> Sequence[Hashable]:
         """The key of each item: the item (or ``key(item)``), with the context if any.
@@ -274,7 +193,7 @@ class _Core:
             self._loop_flights, self._lock, lambda loop: Flights.for_loop(loop, self.finished)
         )
 
-    def compute(self, call: _Call, flights: Flights, *, inline: bool) -> _Engine:
+    def compute(self, call: Call, flights: Flights, *, inline: bool) -> Engine:
         """Get the distinct misses of ``call``: claim, compute or join them, then merge."""
         if self.remote is not None:
             call.values = yield from self._read_remote(call.keys, call.values)
@@ -288,7 +207,7 @@ class _Core:
             # A flight finished after our lookup: what it stored is not computed again.
             claimed = [k for flight in mine for k in flight.keys]
             if self.remote is not None:
-                present = yield _Store(self.remote, "get_many", claimed)
+                present = yield StoreIO(self.remote, "get_many", claimed)
             else:
                 present = self.store.get_many(claimed)  # type: ignore[union-attr]
             for flight in mine:
@@ -304,11 +223,11 @@ class _Core:
             if inline:
                 yield from self.run_flights(call, todo_plan, mine, flights, run)
             else:
-                yield _Run(self.run_flights(call, todo_plan, mine, flights, None), run)
+                yield Spawn(self.run_flights(call, todo_plan, mine, flights, None), run)
         waits = [flight for flight in mine if not flight.done]
         waits += [flight for flight, _ in joined if not flight.done]
         if waits:
-            yield _Wait(waits)
+            yield Wait(waits)
         if len(mine) == 1 and not joined and todo_plan.whole and mine[0].raw is not None:
             return mine[0].raw  # one call computed the whole batch, in order: the answer
         found: dict[Hashable, Any] = {}
@@ -318,13 +237,13 @@ class _Core:
             found.update(zip(wanted, flight.outcome(wanted)))
         return assemble(todo_plan.merge(found), self.template)
 
-    def _read_remote(self, keys: Sequence[Hashable], values: list[Any] | None) -> _Engine:
+    def _read_remote(self, keys: Sequence[Hashable], values: list[Any] | None) -> Engine:
         """Fill ``values`` (None: nothing found yet) from the store outside the process."""
         if values is None:
             wanted = list(dict.fromkeys(keys))
         else:
             wanted = list(dict.fromkeys(k for k, v in zip(keys, values) if v is MISS))
-        found = yield _Store(self.remote, "get_many", wanted)
+        found = yield StoreIO(self.remote, "get_many", wanted)
         if not found:
             return values
         if self.store is not None:  # the in-memory layer keeps what was read
@@ -341,12 +260,12 @@ class _Core:
 
     def run_flights(
         self,
-        call: _Call,
+        call: Call,
         todo_plan: Plan,
         mine: list[Flight],
         flights: Flights,
         run: Run | None,
-    ) -> _Engine:
+    ) -> Engine:
         """Compute this caller's flights, chunk by chunk: call, check, store, finish."""
         positions = None
         if not (self.items_are_keys and len(call.seqs) == 1 and not _is_array(call.sources[0])):
@@ -376,13 +295,13 @@ class _Core:
 
     def _compute_leased(
         self,
-        call: _Call,
+        call: Call,
         todo_plan: Plan,
         flight: Flight,
         pending: list[Hashable],
         positions: dict[Hashable, int] | None,
         run: Run | None,
-    ) -> _Engine:
+    ) -> Engine:
         """With ``lock=True``: compute the keys we lease, follow the ones others lease.
 
         Returns the keys still to do: those whose lease was given back without a value
@@ -390,17 +309,17 @@ class _Core:
         """
         remote, timeout = self.remote, self.lock_timeout
         token = uuid.uuid4().hex
-        leased = yield _Store(remote, "lease_many", pending, token, timeout)
+        leased = yield StoreIO(remote, "lease_many", pending, token, timeout)
         if leased:
             try:
                 yield from self._compute_keys(call, todo_plan, flight, leased, positions, run)
             finally:
-                yield _Store(remote, "release_many", leased, token)
+                yield StoreIO(remote, "release_many", leased, token)
         taken = set(leased)
         others = [key for key in pending if key not in taken]
         if not others:
             return []
-        found = yield _Store(remote, "follow_many", others, timeout)
+        found = yield StoreIO(remote, "follow_many", others, timeout)
         flight.early.update(found)
         with self._lock:
             self.joined += len(found)
@@ -408,13 +327,13 @@ class _Core:
 
     def _compute_keys(
         self,
-        call: _Call,
+        call: Call,
         todo_plan: Plan,
         flight: Flight,
         keys: list[Hashable],
         positions: dict[Hashable, int] | None,
         run: Run | None,
-    ) -> _Engine:
+    ) -> Engine:
         """Call the function on ``keys``, check its results, store them, keep them."""
         if positions is None:  # the keys are the items themselves
             batches: tuple[Any, ...] = (keys,)
@@ -423,10 +342,10 @@ class _Core:
         args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
         with self._lock:
             self.misses += len(keys)
-        out = yield _Invoke(args, kwargs, run)
+        out = yield Invoke(args, kwargs, run)
         rows, self.template = result_rows(out, len(keys), self.fname, self.shown_names)
         if self.remote is not None:
-            yield _Store(self.remote, "set_many", dict(zip(keys, rows)))
+            yield StoreIO(self.remote, "set_many", dict(zip(keys, rows)))
         if self.store is not None:
             order = todo_plan.write_order(keys)
             if order is keys:
@@ -436,7 +355,7 @@ class _Core:
                 self.store.put(order, list(map(chunk.__getitem__, order)))
         flight.record(keys, rows, out if self.template is not None else rows)
 
-    def miss_batches(self, call: _Call, firsts: list[int]) -> tuple[Any, ...]:
+    def miss_batches(self, call: Call, firsts: list[int]) -> tuple[Any, ...]:
         """Each batch argument cut down to the items at ``firsts``, in the caller's type."""
         batches = []
         for source, seq in zip(call.sources, call.seqs):
@@ -540,85 +459,6 @@ class _Core:
             self.hits = self.misses = self.joined = 0
 
 
-def _run_sync(engine: _Engine, func: Callable[..., Any]) -> Any:
-    """Drive the engine in this thread: call ``func``, run computations, wait on events."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = engine.send(value) if error is None else engine.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        value = error = None
-        try:
-            if op.__class__ is _Invoke:
-                if op.run is None:
-                    value = func(*op.args, **op.kwargs)
-                else:
-                    token = enter_computing(op.run)
-                    try:
-                        value = func(*op.args, **op.kwargs)
-                    finally:
-                        leave_computing(token)
-            elif op.__class__ is _Wait:
-                for flight in op.flights:
-                    if not flight.done:
-                        flight.signal.wait()
-            else:
-                value = getattr(op.store, op.method)(*op.args)  # type: ignore[union-attr]
-        except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
-            error = exc
-
-
-async def _run_async(engine: _Engine, func: Callable[..., Awaitable[Any]]) -> Any:
-    """Drive the engine on the running loop: await ``func``, spawn computations, wait."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = engine.send(value) if error is None else engine.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        value = error = None
-        try:
-            if op.__class__ is _Invoke:
-                value = await func(*op.args, **op.kwargs)
-            elif op.__class__ is _Run:
-                op.run.task = asyncio.get_running_loop().create_task(
-                    _computation(op.engine, func, op.run)
-                )
-            elif op.__class__ is _Wait:
-                await _wait_flights(op.flights)
-            else:
-                value = await getattr(op.store, "a" + op.method)(*op.args)  # type: ignore[union-attr]
-        except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
-            error = exc
-
-
-async def _computation(engine: _Engine, func: Callable[..., Awaitable[Any]], run: Run) -> None:
-    """A caller's computation as a task: its outcome reaches everyone through its flights."""
-    enter_computing(run)  # in this task's own context, for its whole life
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await _run_async(engine, func)
-
-
-async def _wait_flights(flights: list[Flight]) -> None:
-    """Wait for ``flights``; the computations nobody waits for any more are cancelled."""
-    runs = {flight.run for flight in flights if not flight.done}
-    for run in runs:
-        run.waiters += 1
-    try:
-        pending = [flight.signal for flight in flights if not flight.done]
-        if pending:
-            # asyncio.wait leaves the futures alone when this caller is cancelled.
-            await asyncio.wait(pending)
-    finally:
-        for run in runs:
-            run.waiters -= 1
-            if run.waiters == 0 and run.task is not None and not run.task.done():
-                run.task.cancel()
-
-
 class _Wrapper:
     """What the sync and async decorated functions have in common."""
 
@@ -668,10 +508,10 @@ class CachedBatchFunction(_Wrapper, Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         core = self._core
         call = core.begin(args, kwargs)
-        if call.__class__ is not _Call:
+        if call.__class__ is not Call:
             return call  # type: ignore[no-any-return]
         engine = core.compute(call, core.thread_flights, inline=True)
-        return _run_sync(engine, core.func)  # type: ignore[no-any-return]
+        return run_sync(engine, core.func)  # type: ignore[no-any-return]
 
     def map(
         self, iterable: Iterable[Any], /, *args: Any, chunk_size: int = 256, **kwargs: Any
@@ -695,10 +535,10 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         core = self._core
         call = core.begin(args, kwargs)
-        if call.__class__ is not _Call:
+        if call.__class__ is not Call:
             return call  # type: ignore[no-any-return]
         engine = core.compute(call, core.loop_flights(), inline=False)
-        return await _run_async(engine, core.func)  # type: ignore[no-any-return]
+        return await run_async(engine, core.func)  # type: ignore[no-any-return]
 
     async def map(
         self,
