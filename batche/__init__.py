@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from ._batcher import AsyncBatcher, BatcherClosedError, BatcherStats, SyncBatcher, dynamically
-from ._decorator import (
-    AsyncCachedBatchFunction,
-    CachedBatchFunction,
-    CacheInfo,
-    cache_batch_variable,
-)
+from ._decorator import cache_batch_variable
 from ._errors import (
     BatchArgumentError,
     BatchConfigError,
@@ -17,6 +12,8 @@ from ._errors import (
     BatcheException,
     BatchResultError,
 )
+from ._store_access import CacheInfo
+from ._wrappers import AsyncCachedBatchFunction, CachedBatchFunction
 
 __all__ = [
     "AsyncBatcher",
