@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from ._batcher_base import BatcherClosedError
 from ._batchers import AsyncBatcher, SyncBatcher
-from ._decorator import (
-    AsyncCachedBatchFunction,
-    CachedBatchFunction,
-    CacheInfo,
-    cache_batch_variable,
-)
+from ._decorator import cache_batch_variable
 from ._dynamically import dynamically
 from ._errors import (
     BatchArgumentError,
@@ -20,6 +15,8 @@ from ._errors import (
     BatchResultError,
 )
 from ._stats import BatcherStats
+from ._store_access import CacheInfo
+from ._wrappers import AsyncCachedBatchFunction, CachedBatchFunction
 
 __all__ = [
     "AsyncBatcher",

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from ._batcher_base import BatcherBase
 from ._checks import for_running_loop
+from ._coroutines import mark_coroutine_function
 from ._errors import BatchDefinitionError
 from ._loop_driver import LoopDriver
 from ._queue import Queue, Request
@@ -121,7 +122,7 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
     def __init__(self, func: Callable[P, Awaitable[R]], **options: Any) -> None:
         super().__init__(func, **options)
         functools.update_wrapper(self, func)
-        _mark_async(self)
+        mark_coroutine_function(self)
         self._drivers: weakref.WeakKeyDictionary[Any, LoopDriver] = weakref.WeakKeyDictionary()
         # Guards _drivers (loops of several threads may call one batcher).
         self._lock = threading.Lock()
@@ -239,12 +240,6 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         return self if obj is None else _per_instance(self, obj)
-
-
-def _mark_async(obj: Any) -> None:
-    from ._decorator import _mark_coroutine_function
-
-    _mark_coroutine_function(obj)
 
 
 # Each instance of a class gets its own batcher (its own queue) for each batched method.

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 
 from ._batchers import AsyncBatcher, SyncBatcher
 from ._checks import int_at_least, number_above
+from ._coroutines import is_async_callable
 from ._errors import BatchDefinitionError
 
 if sys.version_info >= (3, 10):
@@ -116,8 +117,6 @@ def dynamically(
 def _make(func: Callable[..., Any], options: dict[str, Any]) -> Any:
     if not callable(func):
         raise BatchDefinitionError(f"dynamically() decorates a function, got {type(func).__name__}")
-    from ._decorator import is_async_callable
-
     if is_async_callable(func):
         return AsyncBatcher(func, **options)
     return SyncBatcher(func, **options)

@@ -1,0 +1,102 @@
+"""Reading and writing the stores of a decorated function, and counting what it did.
+
+A store outside the process (SQLite, Redis) is read and written through the driver
+(``StoreIO``); the in-memory store, and the in-memory layer in front of a store outside
+the process, directly. Calls whose every item hit are counted without the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from itertools import repeat
+from typing import Any, NamedTuple
+
+from ._instructions import Engine, StoreIO
+from ._plan import MISS, Plan
+from ._results import assemble
+from ._state import CoreState
+
+
+class CacheInfo(NamedTuple):
+    """Counts of one decorated function, per item (``functools.lru_cache``'s names first).
+
+    ``misses`` counts items sent to the function; ``hits`` every other item asked for,
+    so ``hits + misses`` is the number of items asked for. ``joined`` counts the items
+    (of ``hits``) answered by joining a computation another caller had in flight.
+    """
+
+    hits: int
+    misses: int
+    maxsize: int | None
+    currsize: int
+    joined: int = 0
+
+
+class StoreAccess(CoreState):
+    """The reads and writes of the stores, and the counts: ``cache_info``, ``cache_clear``."""
+
+    def _read_remote(self, keys: Sequence[Hashable], values: list[Any] | None) -> Engine:
+        """Fill ``values`` (None: nothing found yet) from the store outside the process."""
+        if values is None:
+            wanted = list(dict.fromkeys(keys))
+        else:
+            wanted = list(dict.fromkeys(k for k, v in zip(keys, values) if v is MISS))
+        found = yield StoreIO(self.remote, "get_many", wanted)
+        if not found:
+            return values
+        if self.store is not None:  # the in-memory layer keeps what was read
+            self.store.put(list(found), list(found.values()))
+        return list(map(found.get, keys, values if values is not None else repeat(MISS)))
+
+    def _present(self, keys: list[Hashable]) -> Engine:
+        """What the store holds of ``keys`` (one outside the process: through the driver)."""
+        if self.remote is not None:
+            return (yield StoreIO(self.remote, "get_many", keys))
+        return self.store.get_many(keys)  # type: ignore[union-attr]
+
+    def _keep(self, todo_plan: Plan, keys: list[Hashable], rows: list[Any]) -> Engine:
+        """Store the checked results of ``keys``: outside the process, then in memory."""
+        if self.remote is not None:
+            yield StoreIO(self.remote, "set_many", dict(zip(keys, rows)))
+        if self.store is not None:
+            order = todo_plan.write_order(keys)
+            if order is keys:
+                self.store.put(keys, rows)
+            else:
+                chunk = dict(zip(keys, rows))
+                self.store.put(order, list(map(chunk.__getitem__, order)))
+
+    def _all_hits(self, values: list[Any]) -> Any:
+        """The answer of a call whose every item was found (counted without the lock)."""
+        log = self._hit_log
+        log.append(len(values))
+        if len(log) > 4096:
+            self._fold_hits()
+        return values if self.template is None else assemble(values, self.template)
+
+    def _fold_hits(self) -> None:
+        """Move the logged hit counts into ``hits``."""
+        log = self._hit_log
+        with self._lock:
+            count = len(log)
+            self.hits += sum(log[:count])
+            del log[:count]  # entries appended meanwhile stay, after these
+
+    def cache_info(self) -> CacheInfo:
+        self._fold_hits()
+        with self._lock:
+            hits, misses, joined = self.hits, self.misses, self.joined
+        holder: Any = self.remote if self.remote is not None else self.store
+        maxsize = getattr(holder, "maxsize", None)
+        return CacheInfo(hits, misses, maxsize, len(holder), joined)
+
+    def cache_clear(self) -> None:
+        """Empty the store (for a store outside the process: this function's entries)."""
+        if self.store is not None:
+            self.store.clear()
+        if self.remote is not None:
+            assert self.encoder is not None
+            self.remote.clear(f"{self.encoder.namespace}:{self.encoder.version}:")
+        self._fold_hits()
+        with self._lock:
+            self.hits = self.misses = self.joined = 0
