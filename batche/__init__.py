@@ -19,6 +19,7 @@ from ._errors import (
     BatcheException,
     BatchResultError,
 )
+from ._ratelimit import RateLimit
 from ._stats import BatcherStats
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "BatcherStats",
     "CacheInfo",
     "CachedBatchFunction",
+    "RateLimit",
     "SyncBatcher",
     "cache_batch_variable",
     "dynamically",
