@@ -21,7 +21,6 @@ import multiprocessing
 import platform
 import random
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import table
-from bench_stores import start_redis
+from _common import redis_url, table
 
 from batche import RateLimit
 
@@ -147,19 +145,8 @@ def main() -> None:
     args = parser.parse_args()
     windows = 3 if args.quick else 8
     rows = [local_row(scenario, windows) for scenario in SCENARIOS]
-    with tempfile.TemporaryDirectory() as scratch:
-        server = None
-        url = args.redis_url
-        if url is None:
-            server, url = start_redis(scratch)
-        try:
-            rows += [redis_row(url, scenario, windows) for scenario in SCENARIOS]
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait()
-                if server.stdout is not None:
-                    server.stdout.close()
+    with redis_url(args.redis_url) as url:
+        rows += [redis_row(url, scenario, windows) for scenario in SCENARIOS]
     print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}")
     print(f"{windows} windows of {PER} s each; used: target >= 90%; busiest window: <= 100%")
     print(table(["mode", "budget", "used", "busiest window", "slots", "verdict"], rows))
