@@ -8,6 +8,7 @@ import logging
 import math
 import threading
 import time
+import urllib.parse
 from typing import Any, NamedTuple
 
 from ._checks import int_at_least, number_above
@@ -89,7 +90,9 @@ class RateLimit:
         per_us = max(1, round(per * 1e6))
         self._local = SlidingLog(requests, cost, per_us)
         self._redis: Any = None
-        self.name = f"{requests}/{cost}/{per!r}" if name is None else name
+        if name is None:  # the same in every process that gives the same numbers
+            name = f"{requests}/{None if cost is None else float(cost)!r}/{float(per)!r}"
+        self.name = name
         if redis is not None:
             self._redis = _redis_log(redis, self.name, timeout, self._local)
         self.redis = redis
@@ -188,7 +191,7 @@ class RateLimit:
             log.warning("%r: Redis is back; the budget is shared again", self)
 
     def __repr__(self) -> str:
-        where = "" if self.redis is None else f", redis={self.redis!r}"
+        where = "" if self.redis is None else f", redis={_without_password(self.redis)!r}"
         return f"RateLimit(requests={self.requests}, cost={self.cost}, per={self.per}{where})"
 
 
@@ -228,3 +231,12 @@ def _redis_log(url: Any, name: Any, timeout: Any, local: SlidingLog) -> Any:
         return RedisLog(url, name, local.requests, local.cost, local.per_us, timeout=timeout)
     except ValueError as exc:
         raise BatchConfigError(f"RateLimit(): redis is not a Redis URL: {exc}") from None
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password, if any, masked (it goes into logs)."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

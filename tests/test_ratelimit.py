@@ -414,7 +414,15 @@ def test_the_redis_budget_has_stable_keys_that_expire(redis_url: str) -> None:
     limit.acquire()
     client = redis_py.Redis.from_url(redis_url)
     keys = sorted(client.keys("*"))
-    assert keys == [b"batche:ratelimit:{100/None/5}:log", b"batche:ratelimit:{100/None/5}:totals"]
+    assert keys == [
+        b"batche:ratelimit:{100/None/5.0}:log",
+        b"batche:ratelimit:{100/None/5.0}:totals",
+    ]
+    # the same numbers spelled otherwise name the same budget
+    assert RateLimit(100, None, 5.0).name == RateLimit(requests=100, per=5).name
+    assert (
+        RateLimit(cost=10, per=60).name == RateLimit(cost=10.0, per=60.0).name == "None/10.0/60.0"
+    )
     assert all(0 < client.pttl(key) <= 6_000 for key in keys)  # gone a second after the window
     client.close()
     limit.close()
@@ -466,7 +474,8 @@ def test_an_unreachable_redis_paces_locally_and_warns_once(
     fault: str, request: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     port = closed_port() if fault == "refused" else request.getfixturevalue("silent_server")
-    limit = Recorded(requests=2, per=0.05, redis=f"redis://127.0.0.1:{port}/0", timeout=0.2)
+    url = f"redis://:s3cret@127.0.0.1:{port}/0"
+    limit = Recorded(requests=2, per=0.05, redis=url, timeout=0.2)
 
     async def two() -> None:
         await asyncio.gather(limit.aacquire(), limit.aacquire())
@@ -479,6 +488,7 @@ def test_an_unreachable_redis_paces_locally_and_warns_once(
     assert len(warnings) == 1
     assert "Redis cannot be reached" in warnings[0]
     assert f"127.0.0.1:{port}" in warnings[0]
+    assert "s3cret" not in warnings[0]  # a password in the URL is not logged
     assert len(limit.stamps) == 5
     assert_within_budget(limit.stamps, 2, None, 50_000)  # the local budget, kept
     limit.close()
