@@ -14,6 +14,7 @@ from ._errors import (
     BatcheException,
     BatchResultError,
 )
+from ._ratelimit import RateLimit
 from ._stats import BatcherStats
 from ._store_access import CacheInfo
 from ._wrappers import AsyncCachedBatchFunction, CachedBatchFunction
@@ -31,6 +32,7 @@ __all__ = [
     "BatcherStats",
     "CacheInfo",
     "CachedBatchFunction",
+    "RateLimit",
     "SyncBatcher",
     "cache_batch_variable",
     "dynamically",

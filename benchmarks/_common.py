@@ -1,14 +1,18 @@
-"""Helpers the benchmark scripts share: interleaved timing, batche 0.1.1 on the side, tables."""
+"""Helpers the benchmark scripts share: interleaved timing, batche 0.1.1 on the side, tables,
+a redis-server of their own."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -91,3 +95,36 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     return "\n".join([line, rule, *body])
+
+
+@contextlib.contextmanager
+def redis_url(given: str | None) -> Iterator[str]:
+    """``given``, or else the URL of a redis-server started on a free loopback port (and
+    stopped on exit), nothing kept on disk."""
+    if given is not None:
+        yield given
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("redis-server is not installed; pass --redis-url")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", directory],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                if "Ready to accept connections" in line:
+                    break
+            else:
+                sys.exit("redis-server did not start")
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait()
+            process.stdout.close()

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 from array import array
@@ -29,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import redis
-from _common import compare, loop, table
+from _common import compare, loop, redis_url, table
 
 from batche import cache_batch_variable
 from batche.stores import RedisStore, SQLiteStore
@@ -40,25 +37,6 @@ DIMS = 384
 def embeddings(texts: list[str]) -> list[list[float]]:
     rng = np.random.default_rng(len(texts))
     return rng.random((len(texts), DIMS)).tolist()
-
-
-def start_redis(directory: str) -> tuple[subprocess.Popen[str], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed; pass --redis-url")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", directory],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "Ready to accept connections" in line:
-            return process, f"redis://127.0.0.1:{port}/0"
-    sys.exit("redis-server did not start")
 
 
 def redis_rows(url: str, rounds: int, batch: int) -> list[list[str]]:
@@ -139,20 +117,9 @@ def main() -> None:
     parser.add_argument("--redis-url", help="an existing server (its keys are cleared)")
     args = parser.parse_args()
     rounds = 3 if args.quick else 9
-    with tempfile.TemporaryDirectory() as scratch:
-        server = None
-        url = args.redis_url
-        if url is None:
-            server, url = start_redis(scratch)
-        try:
-            rows = redis_rows(url, rounds, 1_000)
-            rows += sqlite_rows(Path(scratch), rounds, 1_000, 2_000 if args.quick else 10_000)
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait()
-                if server.stdout is not None:
-                    server.stdout.close()
+    with tempfile.TemporaryDirectory() as scratch, redis_url(args.redis_url) as url:
+        rows = redis_rows(url, rounds, 1_000)
+        rows += sqlite_rows(Path(scratch), rounds, 1_000, 2_000 if args.quick else 10_000)
     print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}")
     print(table(["workload", "contender", "time or size", "ratio", "note"], rows))
 

@@ -1,0 +1,242 @@
+"""RateLimit: a budget of requests and cost per window, shared by threads, loops, processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+import urllib.parse
+from typing import Any, NamedTuple
+
+from ._checks import int_at_least, number_above
+from ._errors import BatchConfigError
+from ._slidinglog import SlidingLog
+
+__all__ = ["RateLimit"]
+
+log = logging.getLogger("batche")
+
+#: Seconds during which a Redis that failed is not asked again (the local budget is used).
+REDIS_RETRY_AFTER = 1.0
+
+
+class _Ticket(NamedTuple):
+    """One acquisition's slot, the now it was computed at (microseconds, same clock), the
+    token to cancel it with, and the log that gave it."""
+
+    slot: int
+    now: int
+    token: Any
+    log: Any
+
+    @property
+    def wait(self) -> float:
+        """Seconds to the slot, one microsecond more: no rounding lets a caller go early."""
+        return (self.slot - self.now + 1) / 1e6 if self.slot > self.now else 0.0
+
+
+def _number(value: Any, floor: float, *, inclusive: bool = False) -> bool:
+    return number_above(value, floor, inclusive=inclusive) and math.isfinite(value)
+
+
+class RateLimit:
+    """At most ``requests`` acquisitions and at most ``cost`` total cost in any window of
+    ``per`` seconds.
+
+    Call :meth:`acquire` (threads) or :meth:`aacquire` (asyncio) before each request you
+    send; it returns when the request fits the budget, at once when it already does.
+    Callers are served first come, first served, each as early as the budget allows, so a
+    steady workload uses the whole budget and a large request is never starved by small
+    ones. A request whose cost alone is more than ``cost`` waits until no other costed
+    request is in its window, then goes alone: the next costed one waits a full ``per``
+    after it. A caller interrupted while waiting gives its place back.
+
+    One object is one budget: share it between functions, threads and event loops (no
+    loop is kept alive by it). With ``redis="redis://..."`` the budget lives in Redis and
+    every process that uses the same URL, numbers and ``name`` shares it (one atomic Lua
+    script per acquisition, on the Redis server's clock). If Redis cannot be reached, each
+    process paces itself with its own budget (one warning is logged when it starts, one
+    when Redis is back) and no call fails.
+
+    Args:
+        requests: acquisitions allowed per window (an int >= 1), or None.
+        cost: total cost allowed per window (a number > 0, e.g. tokens), or None.
+        per: the window, in seconds.
+        redis: a Redis URL to share the budget between processes (``batche[redis]``).
+        name: the budget's name in Redis (default: made of the three numbers).
+        timeout: seconds a Redis command may take before the local budget is used.
+
+    Example::
+
+        limit = RateLimit(requests=3_000, cost=1_000_000, per=60)  # RPM and TPM
+        limit.acquire(cost=tokens)   # or: await limit.aacquire(cost=tokens)
+        response = client.embeddings.create(model=model, input=texts)
+    """
+
+    def __init__(
+        self,
+        requests: int | None = None,
+        cost: float | None = None,
+        per: float = 60.0,
+        *,
+        redis: str | None = None,
+        name: str | None = None,
+        timeout: float = 1.0,
+    ) -> None:
+        self.requests, self.cost, self.per = _checked_budget(requests, cost, per)
+        per_us = max(1, round(per * 1e6))
+        self._local = SlidingLog(requests, cost, per_us)
+        self._redis: Any = None
+        if name is None:  # the same in every process that gives the same numbers
+            name = f"{requests}/{None if cost is None else float(cost)!r}/{float(per)!r}"
+        self.name = name
+        if redis is not None:
+            self._redis = _redis_log(redis, self.name, timeout, self._local)
+        self.redis = redis
+        # Guards _retry_at and _failing (threads and loops report Redis faults at once).
+        self._lock = threading.Lock()
+        self._retry_at = 0.0  # time.monotonic() before which Redis is not asked again
+        self._failing = False
+        self._retry_after = REDIS_RETRY_AFTER
+
+    def acquire(self, cost: float = 0) -> None:
+        """Sleep in this thread until an acquisition of ``cost`` fits the budget."""
+        ticket = self._reserve(_checked_cost(cost, "acquire"))
+        if ticket.wait > 0:
+            try:
+                time.sleep(ticket.wait)
+            except BaseException:
+                self._cancel(ticket)
+                raise
+
+    async def aacquire(self, cost: float = 0) -> None:
+        """Wait, without blocking the event loop, until an acquisition of ``cost`` fits."""
+        cost = _checked_cost(cost, "aacquire")
+        if self._redis is None:
+            ticket = self._reserve(cost)  # a few microseconds of arithmetic: no I/O
+        else:
+            ticket = await self._areserve(cost)
+        if ticket.wait > 0:
+            try:
+                await asyncio.sleep(ticket.wait)
+            except BaseException:
+                if ticket.log is self._local:
+                    self._cancel(ticket)
+                else:
+                    await asyncio.get_running_loop().run_in_executor(None, self._cancel, ticket)
+                raise
+
+    async def _areserve(self, cost: float) -> _Ticket:
+        """:meth:`_reserve` on a worker thread (Redis I/O), its slot given back if the
+        caller is cancelled meanwhile: no event loop is tied to a client of ours."""
+        loop = asyncio.get_running_loop()
+        reserving = loop.run_in_executor(None, self._reserve, cost)
+        try:
+            return await asyncio.shield(reserving)
+        except asyncio.CancelledError:
+            # The slot is being taken (one round trip, bounded by timeout): give it back.
+            await loop.run_in_executor(None, self._cancel, await reserving)
+            raise
+
+    def close(self) -> None:
+        """Close the Redis client's connections (nothing to do without Redis)."""
+        if self._redis is not None:
+            self._redis.close()
+
+    def _granted(self, slot: int, now: int, cost: float) -> None:
+        """Called with every slot handed out (microseconds on the clock of ``now``)."""
+
+    def _reserve(self, cost: float) -> _Ticket:
+        """A slot for ``cost``: from Redis when it answers, else from the local log."""
+        if self._redis is not None and time.monotonic() >= self._retry_at:
+            try:
+                slot, now, token = self._redis.reserve(cost)
+            except self._redis.error as exc:
+                self._redis_failed(exc)
+            else:
+                if self._failing:
+                    self._redis_back()
+                self._granted(slot, now, cost)
+                return _Ticket(slot, now, token, self._redis)
+        now = time.monotonic_ns() // 1000
+        slot, token = self._local.reserve(now, cost)
+        self._granted(slot, now, cost)
+        return _Ticket(slot, now, token, self._local)
+
+    def _cancel(self, ticket: _Ticket) -> None:
+        if ticket.log is self._local:
+            self._local.cancel(ticket.token, time.monotonic_ns() // 1000)
+            return
+        # If Redis fails here, the slot stays taken: a little budget lost, never exceeded.
+        with contextlib.suppress(ticket.log.error):
+            ticket.log.cancel(ticket.token)
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        with self._lock:
+            first, self._failing = not self._failing, True
+            self._retry_at = time.monotonic() + self._retry_after
+        if first:
+            log.warning(
+                "%r: Redis cannot be reached (%s); each process paces itself with its own "
+                "budget until it is back", self, exc,
+            )  # fmt: skip
+
+    def _redis_back(self) -> None:
+        with self._lock:
+            was, self._failing = self._failing, False
+        if was:
+            log.warning("%r: Redis is back; the budget is shared again", self)
+
+    def __repr__(self) -> str:
+        where = "" if self.redis is None else f", redis={_without_password(self.redis)!r}"
+        return f"RateLimit(requests={self.requests}, cost={self.cost}, per={self.per}{where})"
+
+
+def _checked_budget(requests: Any, cost: Any, per: Any) -> tuple[Any, Any, Any]:
+    if requests is not None and not int_at_least(requests, 1):
+        raise BatchConfigError(
+            f"RateLimit(): requests must be None or an int >= 1, got {requests!r}"
+        )
+    if cost is not None and not _number(cost, 0):
+        raise BatchConfigError(f"RateLimit(): cost must be None or a number > 0, got {cost!r}")
+    if requests is None and cost is None:
+        raise BatchConfigError("RateLimit(): requests and cost are both None; give one or both")
+    if not _number(per, 0):
+        raise BatchConfigError(f"RateLimit(): per must be a number of seconds > 0, got {per!r}")
+    return requests, cost, per
+
+
+def _checked_cost(cost: Any, method: str) -> float:
+    if not _number(cost, 0, inclusive=True):
+        raise BatchConfigError(f"RateLimit.{method}(): cost must be a number >= 0, got {cost!r}")
+    return float(cost)
+
+
+def _redis_log(url: Any, name: Any, timeout: Any, local: SlidingLog) -> Any:
+    """The Redis log for ``url``, its options checked."""
+    if not isinstance(url, str):
+        raise BatchConfigError(f"RateLimit(): redis must be a Redis URL string, got {url!r}")
+    if not isinstance(name, str) or not name:
+        raise BatchConfigError(f"RateLimit(): name must be a non-empty string, got {name!r}")
+    if not _number(timeout, 0):
+        raise BatchConfigError(
+            f"RateLimit(): timeout must be a number of seconds > 0, got {timeout!r}"
+        )
+    from ._redislog import RedisLog
+
+    try:
+        return RedisLog(url, name, local.requests, local.cost, local.per_us, timeout=timeout)
+    except ValueError as exc:
+        raise BatchConfigError(f"RateLimit(): redis is not a Redis URL: {exc}") from None
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password, if any, masked (it goes into logs)."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
