@@ -37,9 +37,11 @@ CREATE INDEX IF NOT EXISTS batche_entries_expires ON batche_entries (expires)
     WHERE expires IS NOT NULL;
 """
 _CHUNK = 500  # keys per statement, well under SQLite's bound on parameters
-# Each write deletes up to this many expired entries per entry written: expired entries
-# go faster than new ones come, so they never pile up, and no write pays for a sweep.
-_PURGE_PER_WRITE = 2
+# Every _PURGE_AFTER entries written, a write also deletes up to _PURGE_PER_ROW expired
+# entries for each of them: expired entries go faster than new ones come, so they never
+# pile up, no write pays for a sweep, and most writes skip the statement altogether.
+_PURGE_AFTER = 256
+_PURGE_PER_ROW = 2
 _TIMEOUT = 30.0  # seconds to wait for a lock held by another connection, or for a free one
 
 
@@ -132,6 +134,7 @@ class SQLiteStore(RemoteStore):
         self.maxsize = maxsize
         self.ttl = self._check_ttl(ttl)
         self._clock = time.time  # the time entries are stamped with (tests set their own)
+        self._unpurged = 0  # entries written since expired ones were last deleted
         self._pool = Pool(partial(_open, self.path), POOL_SIZE, _TIMEOUT, where)
         with self._pool.connection():  # create the file and table now: a bad path fails here
             pass
@@ -186,12 +189,16 @@ class SQLiteStore(RemoteStore):
         expires = None if self.ttl is None else now + self.ttl
         connection.execute("BEGIN IMMEDIATE")
         try:
-            # expired entries, whoever wrote them, found through the expiry index
-            connection.execute(
-                "DELETE FROM batche_entries WHERE rowid IN (SELECT rowid FROM batche_entries "
-                "WHERE expires <= ? LIMIT ?)",
-                (now, _PURGE_PER_WRITE * len(encoded)),
-            )
+            # Threads may race on the count: a lost update only delays a purge.
+            self._unpurged += len(encoded)
+            if self._unpurged >= _PURGE_AFTER:
+                limit, self._unpurged = _PURGE_PER_ROW * self._unpurged, 0
+                # expired entries, whoever wrote them, found through the expiry index
+                connection.execute(
+                    "DELETE FROM batche_entries WHERE rowid IN (SELECT rowid FROM "
+                    "batche_entries WHERE expires <= ? LIMIT ?)",
+                    (now, limit),
+                )
             connection.executemany(
                 "INSERT OR REPLACE INTO batche_entries (key, value, expires, used) "
                 "VALUES (?, ?, ?, ?)",

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import queue
 import sqlite3
 import threading
+import time
 import weakref
-from collections.abc import Callable, Iterator
-from typing import Optional
+from collections.abc import Callable
 
 __all__ = ["POOL_SIZE", "Pool"]
 
@@ -20,25 +18,11 @@ log = logging.getLogger("batche")
 #: holding two files (the database and its -wal), whatever the number of threads.
 POOL_SIZE = 8
 
-# An idle connection, or None: a free place for one not opened yet (or closed since).
-Slot = Optional[sqlite3.Connection]
 
-
-def _close_idle(idle: queue.LifoQueue[Slot]) -> list[sqlite3.Connection]:
-    """Take the idle connections out of ``idle``, leaving free places: the ones taken."""
-    taken = []
-    while True:
-        try:
-            taken.append(idle.get_nowait())
-        except queue.Empty:
-            break
-    for _ in taken:
-        idle.put(None)
-    return [connection for connection in taken if connection is not None]
-
-
-def _close_all_idle(idle: queue.LifoQueue[Slot]) -> None:
-    for connection in _close_idle(idle):
+def _close_each(connections: list[sqlite3.Connection]) -> None:
+    closing = connections[:]
+    connections.clear()
+    for connection in closing:
         connection.close()
 
 
@@ -61,38 +45,47 @@ class Pool:
         self.size = size
         self.timeout = timeout
         self.where = where
-        self._idle: queue.LifoQueue[Slot] = queue.LifoQueue()
-        for _ in range(size):
-            self._idle.put(None)
-        # Guards _opened, size, _shrunk, _generation and the emptying of _idle in close().
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        # Guards every attribute below; _free is notified when a connection or a place to
+        # open one is given back.
         self._lock = threading.Lock()
+        self._free = threading.Condition(self._lock)
+        self._idle: list[sqlite3.Connection] = []  # last in, first out: a warm connection
+        self._places = self.size  # connections that may still be opened
+        self._waiting = 0  # threads waiting on _free
         self._opened = 0
         self._shrunk = False  # a connection could not be opened (logged once)
         # Bumped by close(): a connection checked out before is closed when put back.
         self._generation = 0
-        self._finalizer = weakref.finalize(self, _close_all_idle, self._idle)
+        self._finalizer = weakref.finalize(self, _close_each, self._idle)
         _POOLS.add(self)
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> _Lease:
         """A connection of this thread's own until the ``with`` block ends."""
-        generation = self._generation  # read first: see _put_back
-        connection = self._take()
-        try:
-            yield connection
-        finally:
-            self._put_back(connection, generation)
+        return _Lease(self)
 
     def _take(self) -> sqlite3.Connection:
+        deadline = None
         while True:
-            try:
-                connection = self._idle.get(timeout=self.timeout)
-            except queue.Empty:
-                raise sqlite3.OperationalError(
-                    f"no connection free after {self.timeout} s ({self.size} in use)"
-                ) from None
-            if connection is not None:
-                return connection
+            with self._lock:
+                while not self._idle and not self._places:
+                    if deadline is None:
+                        deadline = time.monotonic() + self.timeout
+                    left = deadline - time.monotonic()
+                    self._waiting += 1
+                    try:
+                        woken = left > 0 and self._free.wait(left)
+                    finally:
+                        self._waiting -= 1
+                    if not woken:
+                        raise sqlite3.OperationalError(
+                            f"no connection free after {self.timeout} s ({self.size} in use)"
+                        )
+                if self._idle:
+                    return self._idle.pop()
+                self._places -= 1
             try:
                 connection = self._open_()
             except sqlite3.Error as exc:
@@ -101,8 +94,11 @@ class Pool:
                     if others:  # give this place up: wait for one of those instead
                         self.size -= 1
                         first, self._shrunk = not self._shrunk, True
+                    else:
+                        self._places += 1
+                        if self._waiting:
+                            self._free.notify()
                 if not others:
-                    self._idle.put(None)
                     raise
                 if first:
                     log.warning(
@@ -116,21 +112,25 @@ class Pool:
 
     def _put_back(self, connection: sqlite3.Connection, generation: int) -> None:
         with self._lock:
+            if self._waiting:
+                self._free.notify()
             # A connection left inside a transaction (a ROLLBACK that failed) is not reused;
             # one taken before close() is closed, so that close() leaves nothing open.
             if generation == self._generation and not connection.in_transaction:
-                self._idle.put(connection)
+                self._idle.append(connection)
                 return
             self._opened -= 1
-            self._idle.put(None)
+            self._places += 1
         connection.close()
 
     def close(self) -> None:
         """Close the idle connections now, the busy ones when they are put back."""
         with self._lock:
             self._generation += 1
-            closing = _close_idle(self._idle)
+            closing = self._idle[:]
+            self._idle.clear()
             self._opened -= len(closing)
+            self._places += len(closing)
         for connection in closing:
             connection.close()
 
@@ -140,16 +140,28 @@ class Pool:
         # referenced forever, so that nothing closes them, and open new ones.
         _INHERITED.append(self._idle)
         self._finalizer.detach()
-        self._lock = threading.Lock()
-        self._idle = queue.LifoQueue()
-        for _ in range(self.size):
-            self._idle.put(None)
-        self._opened = 0
-        self._finalizer = weakref.finalize(self, _close_all_idle, self._idle)
+        self._fresh_state()
+
+
+class _Lease:
+    """``with pool.connection() as connection``: a connection checked out, then put back."""
+
+    __slots__ = ("connection", "generation", "pool")
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.generation = self.pool._generation  # read first: see Pool._put_back
+        self.connection = self.pool._take()
+        return self.connection
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.pool._put_back(self.connection, self.generation)
 
 
 _POOLS: weakref.WeakSet[Pool] = weakref.WeakSet()
-_INHERITED: list[queue.LifoQueue[Slot]] = []
+_INHERITED: list[list[sqlite3.Connection]] = []
 
 
 def _forget_inherited() -> None:
