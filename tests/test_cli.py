@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from batche import cache_batch_variable
 from batche.stores import RedisStore, SQLiteStore
@@ -87,30 +90,29 @@ def test_stats_reads_a_cache_without_writing_to_it(tmp_path: Path) -> None:
     assert snapshot(tmp_path)["c.db"] == before["c.db"]
 
 
-def test_a_database_that_is_not_a_cache_is_refused_untouched(tmp_path: Path) -> None:
-    foreign_database(tmp_path / "notes.db")
+def junk_file(path: Path) -> None:
+    path.write_bytes(b"not a database at all\n" * 100)
+
+
+@pytest.mark.parametrize(
+    ("make", "fault"),
+    [
+        (foreign_database, "is a SQLite database but not a batche cache "
+                           "(no batche_entries table); left unchanged"),
+        (junk_file, "is not a SQLite database (file is not a database)"),
+    ],
+    ids=["another-sqlite-database", "not-sqlite"],
+)  # fmt: skip
+def test_a_file_that_is_not_a_cache_is_a_one_line_error_and_left_untouched(
+    tmp_path: Path, make: Callable[[Path], None], fault: str
+) -> None:
+    make(tmp_path / "other.db")
     before = snapshot(tmp_path)
     for command in ("stats", "clear"):
-        refused = run(command, "sqlite:///notes.db", cwd=tmp_path)
+        refused = run(command, "sqlite:///other.db", cwd=tmp_path)
         assert refused.returncode == 2
-        assert refused.stderr == (
-            f"python -m batche {command}: 'notes.db' is a SQLite database but not a batche "
-            "cache (no batche_entries table); left unchanged\n"
-        )
+        assert refused.stderr == f"python -m batche {command}: 'other.db' {fault}\n"
         assert snapshot(tmp_path) == before  # same files, same bytes, same times
-
-
-def test_a_file_that_is_not_sqlite_is_a_one_line_error(tmp_path: Path) -> None:
-    (tmp_path / "junk.db").write_bytes(b"not a database at all\n" * 100)
-    before = snapshot(tmp_path)
-    for command in ("stats", "clear"):
-        refused = run(command, "sqlite:///junk.db", cwd=tmp_path)
-        assert refused.returncode == 2
-        assert refused.stderr == (
-            f"python -m batche {command}: 'junk.db' is not a SQLite database "
-            "(file is not a database)\n"
-        )
-        assert snapshot(tmp_path) == before
 
 
 def test_a_missing_file_is_not_created(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # run as a script: import the worktree's batche
 from batche import cache_batch_variable
 from batche.stores import SQLiteStore
 from batche.stores._sqlite_pool import POOL_SIZE
+from tests.conftest import in_threads
 
 THREADS = 1_000
 WAVE = 10  # threads started together, so that the store sees concurrent callers
@@ -53,31 +54,15 @@ def soak(path: Path, threads: int = THREADS, runs: int = RUNS) -> Figures:
         return [3 * i for i in items]
 
     fds_before, threads_before = open_fds(), threading.active_count()
-    errors: list[BaseException] = []
 
-    def call(n: int, barrier: threading.Barrier) -> None:
-        barrier.wait()
-        try:  # a new item and one a previous thread stored (a miss and a hit)
-            if double([n, n // 2]) != [2 * n, 2 * (n // 2)]:
-                raise AssertionError(f"wrong answer for {n}")
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
+    def call(n: int) -> None:  # a new item and one a previous thread stored: a miss, a hit
+        assert double([n, n // 2]) == [2 * n, 2 * (n // 2)]
 
     for wave in range(0, threads, WAVE):
-        barrier = threading.Barrier(WAVE)
-        started = [
-            threading.Thread(target=call, args=(n, barrier)) for n in range(wave, wave + WAVE)
-        ]
-        for thread in started:
-            thread.start()
-        for thread in started:
-            thread.join()
-    if errors:
-        raise errors[0]
+        in_threads(WAVE, lambda k, wave=wave: call(wave + k))
 
     async def one_run(n: int) -> None:
-        if await triple([n, n // 2]) != [3 * n, 3 * (n // 2)]:
-            raise AssertionError(f"wrong answer for {n}")
+        assert await triple([n, n // 2]) == [3 * n, 3 * (n // 2)]
 
     for n in range(runs):
         asyncio.run(one_run(n))
