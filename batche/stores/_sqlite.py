@@ -108,9 +108,10 @@ class SQLiteStore(RemoteStore):
     WAL mode: readers never wait for the writer, several processes may read and write at
     once, and a process killed mid-batch loses only that batch (each batch is one
     transaction; the file is never left corrupt). ``maxsize`` bounds the entries, evicting
-    the least recently used; ``ttl`` (seconds) makes older entries misses, and each write
-    deletes a few expired entries, so the file stops growing. Threads share a pool of at
-    most eight connections; ``close()`` (or ``await aclose()``) closes them.
+    the least recently used; ``ttl`` (seconds) makes older entries misses, and writes
+    delete expired entries as they go, so the file stops growing. The threads of a
+    process share a pool of at most ``POOL_SIZE`` (8) connections, however many come and
+    go; ``close()`` (or ``await aclose()``) closes them.
 
     Example::
 
@@ -153,7 +154,9 @@ class SQLiteStore(RemoteStore):
         self._succeeded()
         return self._decoded(rows)
 
-    def _select(self, connection: sqlite3.Connection, keys: Sequence[str]) -> list[Any]:
+    def _select(
+        self, connection: sqlite3.Connection, keys: Sequence[str]
+    ) -> list[tuple[str, bytes]]:
         now = self._clock()
         rows: list[tuple[str, bytes]] = []
         for start in range(0, len(keys), _CHUNK):
