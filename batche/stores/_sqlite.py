@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,18 @@ def _open(path: Path) -> sqlite3.Connection:
     except sqlite3.OperationalError as exc:
         raise sqlite3.OperationalError(f"{exc}{_why_not(path)}") from exc
     return connection
+
+
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed whole, or rolled back whole."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def _why_not(path: Path) -> str:
@@ -170,9 +183,11 @@ class SQLiteStore(RemoteStore):
                 ).fetchall()
             )
         if rows and self.maxsize is not None:
-            # recency for eviction: one statement per batch of hits
+            # recency for eviction: one transaction per batch of hits (in autocommit mode
+            # each row's UPDATE would be a transaction of its own, three times slower)
             hit = [(now, key) for key, _ in rows]
-            connection.executemany("UPDATE batche_entries SET used = ? WHERE key = ?", hit)
+            with _transaction(connection):
+                connection.executemany("UPDATE batche_entries SET used = ? WHERE key = ?", hit)
         return rows
 
     def set_many(self, mapping: Mapping[str, Any]) -> None:
@@ -190,8 +205,7 @@ class SQLiteStore(RemoteStore):
     def _write(self, connection: sqlite3.Connection, encoded: list[tuple[str, bytes]]) -> None:
         now = self._clock()
         expires = None if self.ttl is None else now + self.ttl
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(connection):
             # Threads may race on the count: a lost update only delays a purge.
             self._unpurged += len(encoded)
             if self._unpurged >= _PURGE_AFTER:
@@ -215,10 +229,6 @@ class SQLiteStore(RemoteStore):
                         "batche_entries ORDER BY used LIMIT ?)",
                         (count - self.maxsize,),
                     )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
 
     def delete_many(self, keys: Sequence[str]) -> None:
         with self._pool.connection() as connection:
