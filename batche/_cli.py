@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, TextIO
 from urllib.parse import urlparse
 
 from .stores._base import StoreError
+from .stores._sqlite import SQLiteStore, is_batche_cache, open_read_only, summary
 
 URL_HELP = (
     "sqlite:///relative/path.db, sqlite:////absolute/path.db (SQLAlchemy's convention) "
@@ -21,35 +23,66 @@ class UsageError(Exception):
     """A bad URL or option: the message is for the user."""
 
 
-def open_store(url: str) -> Any:
-    """The store a URL names; an existing one only (stats and clear create nothing)."""
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///") :])
-        if not str(path) or str(path) == ".":
-            raise UsageError(f"{url!r} names no file; expected {URL_HELP}")
-        if not path.is_file():
-            raise UsageError(f"no SQLite store at {str(path)!r} (from {url!r})")
-        from .stores._sqlite import SQLiteStore
+def sqlite_path(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names (None for another URL); it must exist."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url[len("sqlite:///") :])
+    if not str(path) or str(path) == ".":
+        raise UsageError(f"{url!r} names no file; expected {URL_HELP}")
+    if not path.is_file():
+        raise UsageError(f"no SQLite store at {str(path)!r} (from {url!r})")
+    return path
 
-        return SQLiteStore(path, on_store_error="raise")
+
+def read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a batche cache; anything else is refused, left as it is."""
+    connection = open_read_only(path)
+    try:
+        if not is_batche_cache(connection):
+            raise UsageError(
+                f"{str(path)!r} is a SQLite database but not a batche cache "
+                "(no batche_entries table); left unchanged"
+            )
+    except sqlite3.OperationalError:  # locked, unreadable: a fault, not a wrong file
+        connection.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise UsageError(f"{str(path)!r} is not a SQLite database ({exc})") from None
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def open_redis(url: str) -> Any:
+    """The Redis store a URL names, once it answers."""
     scheme = urlparse(url).scheme
-    if scheme in ("redis", "rediss", "unix"):
-        try:
-            from .stores._redis import RedisStore
-        except ImportError as exc:
-            raise UsageError(str(exc)) from None
-        store = RedisStore(url, on_store_error="raise", timeout=3.0)
-        try:
-            store.client.ping()
-        except Exception as exc:  # noqa: BLE001 - any failure to reach it is reported
-            raise UsageError(f"cannot reach the Redis server at {url!r}: {exc}") from None
-        return store
-    raise UsageError(f"{url!r} is not a store URL; expected {URL_HELP}")
+    if scheme not in ("redis", "rediss", "unix"):
+        raise UsageError(f"{url!r} is not a store URL; expected {URL_HELP}")
+    try:
+        from .stores._redis import RedisStore
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    store = RedisStore(url, on_store_error="raise", timeout=3.0)
+    try:
+        store.client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it is reported
+        raise UsageError(f"cannot reach the Redis server at {url!r}: {exc}") from None
+    return store
 
 
 def stats(url: str, out: TextIO) -> None:
-    store = open_store(url)
-    figures = store.stats()
+    path = sqlite_path(url)
+    if path is None:
+        figures = open_redis(url).stats()
+    else:  # read only: stats never writes to the file, whatever the file is
+        connection = read_only(path)
+        try:
+            figures = summary(connection)
+        finally:
+            connection.close()
     out.write(f"{url}\n  entries: {figures['entries']:,}\n  bytes:   {figures['bytes']:,}\n")
     if figures["groups"]:
         out.write("  namespace:version                        entries\n")
@@ -60,13 +93,21 @@ def stats(url: str, out: TextIO) -> None:
 def clear(url: str, namespace: str | None, version: str | None, out: TextIO) -> None:
     if version is not None and namespace is None:
         raise UsageError("--version needs --namespace (versions belong to a namespace)")
-    store = open_store(url)
-    before = len(store)
-    if namespace is None:
-        store.clear()
+    path = sqlite_path(url)
+    if path is None:
+        store = open_redis(url)
     else:
-        store.clear(f"{namespace}:" if version is None else f"{namespace}:{version}:")
-    out.write(f"{url}: removed {before - len(store):,} entries\n")
+        read_only(path).close()  # a file that is not a batche cache is refused untouched
+        store = SQLiteStore(path, on_store_error="raise")
+    try:
+        before = len(store)
+        if namespace is None:
+            store.clear()
+        else:
+            store.clear(f"{namespace}:" if version is None else f"{namespace}:{version}:")
+        out.write(f"{url}: removed {before - len(store):,} entries\n")
+    finally:
+        store.close()
 
 
 def main(command: str, argv: Sequence[str], out: TextIO = sys.stdout) -> int:
@@ -81,7 +122,7 @@ def main(command: str, argv: Sequence[str], out: TextIO = sys.stdout) -> int:
             stats(options.url, out)
         else:
             clear(options.url, options.namespace, options.version, out)
-    except (UsageError, StoreError) as exc:
+    except (UsageError, StoreError, sqlite3.Error) as exc:
         sys.stderr.write(f"python -m batche {command}: {exc}\n")
         return 2 if isinstance(exc, UsageError) else 1
     return 0

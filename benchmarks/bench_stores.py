@@ -100,9 +100,9 @@ def sqlite_rows(directory: Path, rounds: int, batch: int, count: int) -> list[li
         sized = SQLiteStore(path, serializer=serializer)
         for start in range(0, count, 1000):
             sized.set_many({f"ns:1:{i:032x}": vectors[i] for i in range(start, start + 1000)})
-        connection = sized._connect()
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        connection.execute("VACUUM")
+        with sized._pool.connection() as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.execute("VACUUM")
         size = path.stat().st_size
         sized.close()
         rows.append([f"SQLite file, {count:,} float32 x {DIMS}", label, f"{size / 1e6:.2f} MB",

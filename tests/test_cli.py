@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from batche import cache_batch_variable
 from batche.stores import RedisStore, SQLiteStore
@@ -55,3 +59,65 @@ def test_clear_errors() -> None:
     assert "cannot reach the Redis server at 'redis://127.0.0.1:1/0'" in unreachable.stderr
     version_alone = run("clear", "sqlite:///x.db", "--version", "3")
     assert version_alone.returncode == 2
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of ``directory``: its bytes and its modification time."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(directory.iterdir())}
+
+
+def foreign_database(path: Path) -> None:
+    """Someone else's SQLite database (rollback journal, as sqlite3 makes by default)."""
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE notes (body TEXT)")
+    connection.execute("INSERT INTO notes VALUES ('mine')")
+    connection.commit()
+    connection.close()
+
+
+def test_stats_reads_a_cache_without_writing_to_it(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    fill(store)
+    with store._pool.connection() as connection:  # a file of a batche without this index:
+        connection.execute("DROP INDEX batche_entries_expires")  # opening a store adds it
+    store.close()  # the WAL is checkpointed into the file and removed
+    before = snapshot(tmp_path)
+    assert list(before) == ["c.db"]
+    shown = run("stats", "sqlite:///c.db", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "entries: 3" in shown.stdout
+    # SQLite may leave the empty -wal and -shm files a reader of a WAL file needs
+    assert snapshot(tmp_path)["c.db"] == before["c.db"]
+
+
+def junk_file(path: Path) -> None:
+    path.write_bytes(b"not a database at all\n" * 100)
+
+
+@pytest.mark.parametrize(
+    ("make", "fault"),
+    [
+        (foreign_database, "is a SQLite database but not a batche cache "
+                           "(no batche_entries table); left unchanged"),
+        (junk_file, "is not a SQLite database (file is not a database)"),
+    ],
+    ids=["another-sqlite-database", "not-sqlite"],
+)  # fmt: skip
+def test_a_file_that_is_not_a_cache_is_a_one_line_error_and_left_untouched(
+    tmp_path: Path, make: Callable[[Path], None], fault: str
+) -> None:
+    make(tmp_path / "other.db")
+    before = snapshot(tmp_path)
+    for command in ("stats", "clear"):
+        refused = run(command, "sqlite:///other.db", cwd=tmp_path)
+        assert refused.returncode == 2
+        assert refused.stderr == f"python -m batche {command}: 'other.db' {fault}\n"
+        assert snapshot(tmp_path) == before  # same files, same bytes, same times
+
+
+def test_a_missing_file_is_not_created(tmp_path: Path) -> None:
+    for command in ("stats", "clear"):
+        missing = run(command, "sqlite:///absent.db", cwd=tmp_path)
+        assert missing.returncode == 2
+        assert "no SQLite store at 'absent.db'" in missing.stderr
+        assert list(tmp_path.iterdir()) == []

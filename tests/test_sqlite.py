@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batche import cache_batch_variable
 from batche.stores import SQLiteStore
+from batche.stores._sqlite import _PURGE_AFTER
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -93,29 +97,201 @@ def test_four_processes_share_one_file(tmp_path: Path) -> None:
     assert len(SQLiteStore(tmp_path / "shared.db")) == 150
 
 
+class Clock:
+    """A clock a test moves by hand (``store._clock``): no sleeping, no busy waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def clocked(path: Path, **options: Any) -> tuple[SQLiteStore, Clock]:
+    store = SQLiteStore(path, **options)
+    clock = store._clock = Clock()
+    return store, clock
+
+
 def test_maxsize_evicts_the_least_recently_used(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "lru.db", maxsize=3)
+    store, clock = clocked(tmp_path / "lru.db", maxsize=3)
     store.set_many({"a": 1, "b": 2, "c": 3})
-    _later(store, ["a"])  # "a" was read after the others were written
+    clock.now += 1
+    store.get_many(["a"])  # "a" was read after the others were written
+    clock.now += 1
     store.set_many({"d": 4})
     assert store.get_many(["a", "b", "c", "d"]) == {"a": 1, "c": 3, "d": 4}
     assert len(store) == 3
 
 
-def _later(store: SQLiteStore, keys: list[str]) -> None:
-    """Read ``keys`` with a recency strictly after every write so far."""
-    connection = store._connect()
-    (latest,) = connection.execute("SELECT MAX(used) FROM batche_entries").fetchone()
-    while time.time() <= latest:  # the clock must move past the last write
-        pass
-    store.get_many(keys)
-
-
 def test_expired_entries_are_misses(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "ttl.db", ttl=3600)
-    store.set_many({"fresh": 1, "stale": 2})
-    store._connect().execute("UPDATE batche_entries SET expires = 1 WHERE key = 'stale'")
+    store, clock = clocked(tmp_path / "ttl.db", ttl=3600)
+    store.set_many({"stale": 2})
+    clock.now += 3000
+    store.set_many({"fresh": 1})
+    clock.now += 600  # "stale" is 3,600 s old: expired; "fresh" 600 s
     assert store.get_many(["fresh", "stale"]) == {"fresh": 1}
+
+
+def rows(store: SQLiteStore, where: str = "1", *args: Any) -> int:
+    """Rows in the file, expired ones included (``len`` would count them too)."""
+    with store._pool.connection() as connection:
+        (count,) = connection.execute(
+            f"SELECT COUNT(*) FROM batche_entries WHERE {where}",
+            args,
+        ).fetchone()
+    return int(count)
+
+
+def test_a_ttl_store_deletes_expired_entries_as_it_writes(tmp_path: Path) -> None:
+    store, clock = clocked(tmp_path / "ttl.db", ttl=10)
+    counts = []
+    pages = []
+    for batch in range(300):
+        clock.now += 5  # each batch outlives the next one and expires with the one after
+        store.set_many({f"b{batch}:{i}": [float(i)] * 16 for i in range(100)})
+        counts.append(rows(store))
+        with store._pool.connection() as connection:
+            pages.append(connection.execute("PRAGMA page_count").fetchone()[0])
+    # 200 live entries, and the expired ones written since the last purge (purges come
+    # every _PURGE_AFTER entries written): 30,000 rows if nothing were deleted
+    assert max(counts) <= 200 + _PURGE_AFTER + 100
+    assert pages[-1] <= pages[100]  # freed pages are reused: the file stopped growing
+    last_two = [f"b{batch}:{i}" for batch in (298, 299) for i in range(100)]
+    assert len(store.get_many(last_two)) == 200  # nothing live was deleted
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 200), st.sampled_from([0, 1, 4, 9, 10, 25])), max_size=20))
+def test_writes_delete_expired_entries_only_two_for_each_entry_written(
+    steps: list[tuple[int, int]],
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        store, clock = clocked(Path(scratch) / "ttl.db", ttl=10)
+        written: dict[str, float] = {}  # key -> when it was written
+        unpurged = 0  # entries written since the last purge
+        for n, (size, advance) in enumerate(steps):
+            clock.now += advance
+            expired = rows(store, "expires <= ?", clock.now)
+            batch = {f"{n}:{i}": i for i in range(size)}
+            store.set_many(batch)
+            written.update(dict.fromkeys(batch, clock.now))
+            unpurged += size
+            if unpurged >= _PURGE_AFTER:  # this write purged, the others did not
+                expired, unpurged = max(0, expired - 2 * unpurged), 0
+            assert rows(store, "expires <= ?", clock.now) == expired
+            live = [key for key, when in written.items() if when + 10 > clock.now]
+            assert set(store.get_many(live)) == set(live)
+        store.close()
+
+
+LOW_LIMIT = """
+import asyncio, json, logging, os, resource, sys, threading
+sys.path.insert(0, {root!r})
+from batche import cache_batch_variable
+from batche.stores import SQLiteStore
+
+store = SQLiteStore({path!r})
+computed = []
+
+@cache_batch_variable("items", cache=store, namespace="threads")
+def double(items):
+    computed.extend(items)
+    return [2 * i for i in items]
+
+@cache_batch_variable("items", cache=store, namespace="loops")
+async def triple(items):
+    computed.extend(items)
+    return [3 * i for i in items]
+
+def wave(start):
+    barrier = threading.Barrier(4)
+    def call(n):
+        barrier.wait()
+        assert double([n]) == [2 * n]
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(start, start + 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+spare = {spare}
+if spare == 0:
+    store.close()  # no connection left open, and no file descriptor free to open one
+resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + spare, hard))
+for n in range(50 if spare else 0):  # an event loop holds 3 descriptors while it runs
+    assert asyncio.run(triple([n])) == [3 * n]
+for start in range(0, 200, 4):
+    wave(start)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+first = len(computed)
+for start in range(0, 200, 4):
+    wave(start)
+print(json.dumps({{"computed": first, "again": len(computed) - first, "stored": len(store)}}))
+"""
+
+
+def run_low_limit(path: Path, spare: int) -> tuple[dict[str, int], str]:
+    script = LOW_LIMIT.format(root=ROOT, path=str(path), spare=spare)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+def test_a_low_file_limit_still_caches(tmp_path: Path) -> None:
+    # Three descriptors spare: an event loop's, or one more connection of the pool.
+    figures, stderr = run_low_limit(tmp_path / "low.db", spare=3)
+    assert figures == {"computed": 250, "again": 0, "stored": 250}, stderr
+    assert "could not read" not in stderr
+    assert "could not write" not in stderr
+
+
+def test_no_file_descriptor_at_all_is_said_loudly(tmp_path: Path) -> None:
+    figures, stderr = run_low_limit(tmp_path / "none.db", spare=0)
+    assert figures["computed"] == 200  # still correct answers, computed
+    assert "SQLiteStore(" in stderr
+    assert "could not read (unable to open database file: Too many open files)" in stderr
+    assert "the store is back; caching again" in stderr  # once the limit was raised
+
+
+FORK = """
+import os, sys
+sys.path.insert(0, {root!r})
+from batche.stores import SQLiteStore
+
+store = SQLiteStore({path!r})
+store.set_many({{"parent": 1}})
+with store._pool.connection() as parents:
+    pass
+pid = os.fork()
+if pid == 0:
+    with store._pool.connection() as mine:
+        fresh = mine is not parents
+    ok = fresh and store.get_many(["parent"]) == {{"parent": 1}}
+    store.set_many({{"child": 2}})
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, "the child used the parent's connection"
+assert store.get_many(["parent", "child"]) == {{"parent": 1, "child": 2}}
+store.set_many({{"after": 3}})
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_opens_connections_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "fork.db"
+    done = subprocess.run(
+        [sys.executable, "-c", FORK.format(root=ROOT, path=str(path))],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert connection.execute("SELECT COUNT(*) FROM batche_entries").fetchone() == (3,)
+    connection.close()
 
 
 def test_bad_options_are_named(tmp_path: Path) -> None:

@@ -204,10 +204,10 @@ def test_an_undecodable_entry_is_a_miss_recomputed_and_logged_once(
 
 def _corrupt(store: Any, keys: list[str]) -> None:
     if isinstance(store, SQLiteStore):
-        connection = store._connect()
-        connection.executemany(
-            "UPDATE batche_entries SET value = ? WHERE key = ?", [(b"junk", k) for k in keys]
-        )
+        with store._pool.connection() as connection:
+            connection.executemany(
+                "UPDATE batche_entries SET value = ? WHERE key = ?", [(b"junk", k) for k in keys]
+            )
     else:
         for key in keys:
             store.client.set(store.prefix + key, b"\xb7B1?junk")

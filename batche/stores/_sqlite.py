@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
-import threading
 import time
-import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .._checks import int_at_least
 from .._errors import BatchConfigError
 from ._base import RemoteStore
+from ._sqlite_pool import POOL_SIZE, Pool
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "is_batche_cache", "open_read_only", "summary"]
 
 # A rowid table (not WITHOUT ROWID, which suits small rows only) on 16 KiB pages: an
 # embedding of 1.5 KiB then fills pages instead of leaving most of each one empty.
 _PAGE_SIZE = 16384
+_TABLE = "batche_entries"
+_COLUMNS = ("key", "value", "expires", "used")
+# The expiry index is partial: entries without a ttl cost it nothing.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batche_entries (
     key TEXT PRIMARY KEY,
@@ -29,16 +34,85 @@ CREATE TABLE IF NOT EXISTS batche_entries (
     used REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS batche_entries_used ON batche_entries (used);
+CREATE INDEX IF NOT EXISTS batche_entries_expires ON batche_entries (expires)
+    WHERE expires IS NOT NULL;
 """
 _CHUNK = 500  # keys per statement, well under SQLite's bound on parameters
+# Every _PURGE_AFTER entries written, a write also deletes up to _PURGE_PER_ROW expired
+# entries for each of them: expired entries go faster than new ones come, so they never
+# pile up, no write pays for a sweep, and most writes skip the statement altogether.
+_PURGE_AFTER = 256
+_PURGE_PER_ROW = 2
+_TIMEOUT = 30.0  # seconds to wait for a lock held by another connection, or for a free one
 
 
-def _close_all(connections: list[sqlite3.Connection], lock: threading.Lock) -> None:
-    with lock:
-        closing = list(connections)
-        connections.clear()
-    for connection in closing:
-        connection.close()
+def _open(path: Path) -> sqlite3.Connection:
+    """A new connection to ``path`` in WAL mode, the file and its table made if missing."""
+    try:
+        # check_same_thread=False: the pool hands a connection to one thread at a time
+        connection = sqlite3.connect(
+            path, timeout=_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+        try:
+            # the page size of a new file; it cannot change once WAL is on
+            connection.execute(f"PRAGMA page_size={_PAGE_SIZE}")
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA)
+        except BaseException:
+            connection.close()
+            raise
+    except sqlite3.OperationalError as exc:
+        raise sqlite3.OperationalError(f"{exc}{_why_not(path)}") from exc
+    return connection
+
+
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed whole, or rolled back whole."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _why_not(path: Path) -> str:
+    """What the system says when it is asked to open ``path`` (SQLite does not tell)."""
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as exc:
+        return f": {exc.strerror}"
+    return ""
+
+
+def open_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A read-only connection to an existing file (``mode=ro``: it is never created).
+
+    SQLite may create the empty ``-wal`` and ``-shm`` files of a WAL database beside it
+    (readers need them); the database file itself is left as it is.
+    """
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=_TIMEOUT, isolation_level=None)
+
+
+def is_batche_cache(connection: sqlite3.Connection) -> bool:
+    """True if the database holds batche's table (``sqlite3.DatabaseError``: not SQLite)."""
+    columns = [row[1] for row in connection.execute(f"PRAGMA table_info({_TABLE})")]
+    return all(column in columns for column in _COLUMNS)
+
+
+def summary(connection: sqlite3.Connection) -> dict[str, Any]:
+    """Entries, bytes and the entries of each namespace and version of a batche cache."""
+    groups: dict[str, int] = {}
+    total_bytes = 0
+    for key, size in connection.execute("SELECT key, length(value) FROM batche_entries"):
+        group = key.rsplit(":", 1)[0]
+        groups[group] = groups.get(group, 0) + 1
+        total_bytes += size
+    return {"entries": sum(groups.values()), "bytes": total_bytes, "groups": groups}
 
 
 class SQLiteStore(RemoteStore):
@@ -47,7 +121,10 @@ class SQLiteStore(RemoteStore):
     WAL mode: readers never wait for the writer, several processes may read and write at
     once, and a process killed mid-batch loses only that batch (each batch is one
     transaction; the file is never left corrupt). ``maxsize`` bounds the entries, evicting
-    the least recently used; ``ttl`` (seconds) makes older entries misses.
+    the least recently used; ``ttl`` (seconds) makes older entries misses, and writes
+    delete expired entries as they go, so the file stops growing. The threads of a
+    process share a pool of at most ``POOL_SIZE`` (8) connections, however many come and
+    go; ``close()`` (or ``await aclose()``) closes them.
 
     Example::
 
@@ -70,47 +147,30 @@ class SQLiteStore(RemoteStore):
         self.path = Path(path)
         self.maxsize = maxsize
         self.ttl = self._check_ttl(ttl)
-        # One connection per thread, each used only by its thread. All of them are also
-        # listed, so that close() (or the store being garbage-collected) closes them all.
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()  # guards _connections
-        self._finalizer = weakref.finalize(
-            self, _close_all, self._connections, self._connections_lock
-        )
-        self._connect()  # create the file and schema now: a bad path fails here
-
-    def _connect(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            # check_same_thread=False only so that close() may close it from any thread
-            connection = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            with self._connections_lock:
-                self._connections.append(connection)
-            # the page size of a new file; it cannot change once WAL is on
-            connection.execute(f"PRAGMA page_size={_PAGE_SIZE}")
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
-            self._local.connection = connection
-        return connection
+        self._clock = time.time  # the time entries are stamped with (tests set their own)
+        self._unpurged = 0  # entries written since expired ones were last deleted
+        self._pool = Pool(partial(_open, self.path), POOL_SIZE, _TIMEOUT, where)
+        with self._pool.connection():  # create the file and table now: a bad path fails here
+            pass
 
     # -- sync --------------------------------------------------------------------------
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
         try:
-            rows = self._select(keys)
+            with self._pool.connection() as connection:
+                rows = self._select(connection, keys)
         except sqlite3.Error as exc:
             self._failed("read", exc)
             return {}
         self._succeeded()
         return self._decoded(rows)
 
-    def _select(self, keys: Sequence[str]) -> list[tuple[str, bytes]]:
-        connection = self._connect()
-        now = time.time()
+    def _select(
+        self, connection: sqlite3.Connection, keys: Sequence[str]
+    ) -> list[tuple[str, bytes]]:
+        now = self._clock()
         rows: list[tuple[str, bytes]] = []
         for start in range(0, len(keys), _CHUNK):
             chunk = list(keys[start : start + _CHUNK])
@@ -123,26 +183,39 @@ class SQLiteStore(RemoteStore):
                 ).fetchall()
             )
         if rows and self.maxsize is not None:
-            # recency for eviction: one statement per batch of hits
+            # recency for eviction: one transaction per batch of hits (in autocommit mode
+            # each row's UPDATE would be a transaction of its own, three times slower)
             hit = [(now, key) for key, _ in rows]
-            connection.executemany("UPDATE batche_entries SET used = ? WHERE key = ?", hit)
+            with _transaction(connection):
+                connection.executemany("UPDATE batche_entries SET used = ? WHERE key = ?", hit)
         return rows
 
     def set_many(self, mapping: Mapping[str, Any]) -> None:
+        if not mapping:
+            return
         encoded = [(key, self.serializer.dumps(value)) for key, value in mapping.items()]
         try:
-            self._write(encoded)
+            with self._pool.connection() as connection:
+                self._write(connection, encoded)
         except sqlite3.Error as exc:
             self._failed("write", exc)
             return
         self._succeeded()
 
-    def _write(self, encoded: list[tuple[str, bytes]]) -> None:
-        connection = self._connect()
-        now = time.time()
+    def _write(self, connection: sqlite3.Connection, encoded: list[tuple[str, bytes]]) -> None:
+        now = self._clock()
         expires = None if self.ttl is None else now + self.ttl
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(connection):
+            # Threads may race on the count: a lost update only delays a purge.
+            self._unpurged += len(encoded)
+            if self._unpurged >= _PURGE_AFTER:
+                limit, self._unpurged = _PURGE_PER_ROW * self._unpurged, 0
+                # expired entries, whoever wrote them, found through the expiry index
+                connection.execute(
+                    "DELETE FROM batche_entries WHERE rowid IN (SELECT rowid FROM "
+                    "batche_entries WHERE expires <= ? LIMIT ?)",
+                    (now, limit),
+                )
             connection.executemany(
                 "INSERT OR REPLACE INTO batche_entries (key, value, expires, used) "
                 "VALUES (?, ?, ?, ?)",
@@ -156,50 +229,42 @@ class SQLiteStore(RemoteStore):
                         "batche_entries ORDER BY used LIMIT ?)",
                         (count - self.maxsize,),
                     )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
 
     def delete_many(self, keys: Sequence[str]) -> None:
-        connection = self._connect()
-        for start in range(0, len(keys), _CHUNK):
-            chunk = list(keys[start : start + _CHUNK])
-            connection.execute(
-                f"DELETE FROM batche_entries WHERE key IN ({','.join('?' * len(chunk))})",  # noqa: S608
-                chunk,
-            )
+        with self._pool.connection() as connection:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = list(keys[start : start + _CHUNK])
+                connection.execute(
+                    f"DELETE FROM batche_entries WHERE key IN ({','.join('?' * len(chunk))})",  # noqa: S608
+                    chunk,
+                )
 
     def clear(self, prefix: str | None = None) -> None:
-        connection = self._connect()
-        if prefix is None:
-            connection.execute("DELETE FROM batche_entries")
-        else:
-            connection.execute(
-                "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
-            )
+        with self._pool.connection() as connection:
+            if prefix is None:
+                connection.execute("DELETE FROM batche_entries")
+            else:
+                connection.execute(
+                    "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ?",
+                    (len(prefix), prefix),
+                )
 
     def __len__(self) -> int:
-        (count,) = self._connect().execute("SELECT COUNT(*) FROM batche_entries").fetchone()
+        with self._pool.connection() as connection:
+            (count,) = connection.execute("SELECT COUNT(*) FROM batche_entries").fetchone()
         return int(count)
 
     def stats(self) -> dict[str, Any]:
         """Entries, bytes and the entries of each namespace and version."""
-        connection = self._connect()
-        groups: dict[str, int] = {}
-        total_bytes = 0
-        for key, size in connection.execute(
-            "SELECT key, length(value) FROM batche_entries"
-        ).fetchall():
-            group = key.rsplit(":", 1)[0]
-            groups[group] = groups.get(group, 0) + 1
-            total_bytes += size
-        return {"entries": sum(groups.values()), "bytes": total_bytes, "groups": groups}
+        with self._pool.connection() as connection:
+            return summary(connection)
 
     def close(self) -> None:
-        """Close every connection (the store opens new ones if it is used again)."""
-        _close_all(self._connections, self._connections_lock)
-        self._local = threading.local()
+        """Close the store's connections (it opens new ones if it is used again).
+
+        A connection in use by another thread is closed when that thread is done with it.
+        """
+        self._pool.close()
 
     # -- async: the same work on a worker thread, so the event loop never blocks ----------
 
@@ -214,6 +279,10 @@ class SQLiteStore(RemoteStore):
 
     async def aclear(self, prefix: str | None = None) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.clear, prefix)
+
+    async def aclose(self) -> None:
+        """``close()`` without blocking the event loop (closing may checkpoint the WAL)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}, maxsize={self.maxsize}, ttl={self.ttl})"
