@@ -7,14 +7,17 @@ import atexit
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from ._binding import display_name
-from ._errors import BatcheError
+from ._errors import BatchArgumentError, BatcheError
+from ._methods import BoundBatcher, batcher_of
 from ._queue import Piece, Queue, gather
 from ._shapes import Shape
 
 __all__ = ["BatcherBase", "BatcherClosedError"]
+
+B = TypeVar("B", bound="BatcherBase")
 
 
 class BatcherClosedError(BatcheError, RuntimeError):
@@ -66,15 +69,46 @@ class BatcherBase:
         #: one list parameter, no padding: ``.one(item)`` needs no binding
         self._plain = len(self._shape.names) == 1 and self._shape.padder is None
         self._closed = False
+        #: a method's batcher (on the class): each call carries its instance first, and is
+        #: run by that instance's own batcher (``_methods``), one of ``_instances``
+        self._method = self._shape.method
+        self._instances: weakref.WeakSet[BatcherBase] = weakref.WeakSet()
         _LIVE.add(self)
 
     def _new_queue(self) -> Queue:
         return Queue(self._batch_size, self._timeout_s, self._small, self._max_queue)
 
     def _call(self, func: Callable[..., Any], pieces: list[Piece]) -> Any:
-        """Call ``func`` on the batch these pieces make."""
+        """Call ``func`` on the batch these pieces make (on their instance, for a method)."""
         args, kwargs = self._shape.call_args(gather(pieces))
+        instance = pieces[0][0].instance  # every request of an instance's batcher has it
+        if instance is not None:
+            return func(instance, *args, **kwargs)
         return func(*args, **kwargs)
+
+    def _of(self: B, args: tuple[Any, ...]) -> B:
+        """For a method's batcher: the batcher of the instance a call passes first."""
+        if not args:
+            raise BatchArgumentError(
+                f"{self._fname}: a batched method is called on an instance, "
+                f"obj.{self._fname[:-2].rsplit('.', 1)[-1]}(...), or with the instance first"
+            )
+        return cast(B, batcher_of(self, args[0]))
+
+    def _for_instance(self: B) -> B:
+        """A batcher of this method for one instance (``_methods.batcher_of``)."""
+        batcher = type(self)(self.__wrapped__, **self._options())
+        batcher._method = False  # its calls come with the instance apart (BoundBatcher)
+        return batcher
+
+    def _close_instances(self, wait: bool) -> None:
+        for batcher in list(self._instances):
+            batcher._shutdown(wait)
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return BoundBatcher(batcher_of(self, obj), obj)
 
     def _closed_error(self, why: str = "it was closed") -> BatcherClosedError:
         return BatcherClosedError(f"{self._fname}: the batcher cannot take this call: {why}")

@@ -1,5 +1,9 @@
 """The public batchers: ``SyncBatcher`` (a thread driver) and ``AsyncBatcher`` (a driver
-per event loop); a batched method gets a batcher of its own for each instance."""
+per event loop); a batched method gets a batcher of its own for each instance (``_methods``).
+
+Each entry point (a call, ``.one``, ``.acall``) is a thin public method over a private one
+taking the instance apart (None for a function): ``BoundBatcher`` calls the private ones.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,12 @@ import functools
 import sys
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
 from ._batcher_base import BatcherBase
 from ._checks import for_running_loop
 from ._coroutines import mark_coroutine_function
-from ._errors import BatchDefinitionError
 from ._loop_driver import LoopDriver
 from ._queue import Queue, Request
 from ._stats import BatcherStats
@@ -45,37 +48,54 @@ class SyncBatcher(BatcherBase, Generic[P, R]):
         return self._driver.queue.stats
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._method:
+            return self._of(args)._run(args[0], args[1:], kwargs)  # type: ignore[no-any-return]
+        return self._run(None, args, kwargs)  # type: ignore[no-any-return]
+
+    def _run(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         items = self._shape.items(args, kwargs)
         if not items:
             if self._closed:
                 raise self._closed_error()
-            return self._shape.padder.empty() if self._shape.padder else []  # type: ignore[return-value]
-        return self._wait(items).result()  # type: ignore[no-any-return]
+            return self._shape.padder.empty() if self._shape.padder else []
+        return self._wait(items, instance).result()
 
     def one(self, *args: Any, **kwargs: Any) -> Any:
         """The result for a single item."""
-        if self._plain and len(args) == 1 and not kwargs:
-            return self._wait(args).first()  # the tuple (item,) serves as the list of one
-        return self._wait(self._shape.one(args, kwargs)).first()
+        if self._method:
+            return self._of(args)._one(args[0], args[1:], kwargs)
+        return self._one(None, args, kwargs)
 
-    def _wait(self, items: Sequence[Any]) -> Request:
+    def _one(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._plain and len(args) == 1 and not kwargs:
+            return self._wait(args, instance).first()  # the tuple (item,): a list of one
+        return self._wait(self._shape.one(args, kwargs), instance).first()
+
+    def _wait(self, items: Sequence[Any], instance: Any) -> Request:
         signal = threading.Lock()
         signal.acquire()
-        request = Request(items, signal)
+        request = Request(items, signal, instance=instance)
         self._driver.submit(request)
         signal.acquire()  # released by the worker that completes the request
         return request
 
-    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+    def acall(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
         """``await`` the batched call from async code; the function runs on a worker thread."""
-        return await self._await(self._shape.items(args, kwargs))
+        if self._method:
+            return self._of(args)._acall(args[0], args[1:], kwargs)
+        return self._acall(None, args, kwargs)
 
-    async def _await(self, items: Sequence[Any]) -> Any:
+    def _acall(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Coroutine[Any, Any, Any]:
+        return self._await(self._shape.items(args, kwargs), instance)
+
+    async def _await(self, items: Sequence[Any], instance: Any) -> Any:
         if not items:
             return []
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        request = Request(items, future, loop)
+        request = Request(items, future, loop, instance=instance)
         # submit may wait for room (max_queue): not on the loop's thread
         if self._driver.queue.max_queue is None:
             self._driver.submit(request)
@@ -95,6 +115,7 @@ class SyncBatcher(BatcherBase, Generic[P, R]):
     def _shutdown(self, wait: bool) -> None:
         self._closed = True
         self._driver.close(wait)
+        self._close_instances(wait)
 
     def __enter__(self) -> SyncBatcher[P, R]:
         return self
@@ -112,9 +133,6 @@ class SyncBatcher(BatcherBase, Generic[P, R]):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        return self if obj is None else _per_instance(self, obj)
-
 
 class AsyncBatcher(BatcherBase, Generic[P, R]):
     """An async batch function whose concurrent calls share batches (``dynamically``)."""
@@ -123,12 +141,14 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
         super().__init__(func, **options)
         functools.update_wrapper(self, func)
         mark_coroutine_function(self)
+        # Each loop's driver while its dispatcher runs: a driver holds its loop, so a
+        # driver whose dispatcher ended (asyncio.run cancels it) is dropped from here.
         self._drivers: weakref.WeakKeyDictionary[Any, LoopDriver] = weakref.WeakKeyDictionary()
         # Guards _drivers (loops of several threads may call one batcher).
         self._lock = threading.Lock()
         self._stats = BatcherStats()
-        # The driver of the loop used last, kept weakly (a loop's driver must not keep
-        # the loop alive once it is closed); the common case is one loop.
+        # The driver of the loop used last, kept weakly (it must not keep its loop alive
+        # once the loop is finished); the common case is one loop.
         self._last_ref: weakref.ReferenceType[LoopDriver] | None = None
 
     @property
@@ -151,13 +171,31 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
         self._last_ref = weakref.ref(driver)
         return driver
 
-    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    def _register(self, driver: LoopDriver) -> None:
+        """The driver's dispatcher starts again on its loop (it had been cancelled)."""
+        with self._lock:
+            self._drivers[driver._loop] = driver
+
+    def _unregister(self, driver: LoopDriver) -> None:
+        """The driver's dispatcher ended: the batcher lets go of it, and of its loop."""
+        with self._lock:
+            if self._drivers.get(driver._loop) is driver:
+                del self._drivers[driver._loop]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        if self._method:
+            return self._of(args)._run(args[0], args[1:], kwargs)
+        return self._run(None, args, kwargs)
+
+    async def _run(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         items = self._shape.items(args, kwargs)
         if not items:
             if self._closed:
                 raise self._closed_error()
-            return self._shape.padder.empty() if self._shape.padder else []  # type: ignore[return-value]
-        return (await self._await(items)).result()  # type: ignore[no-any-return]
+            return self._shape.padder.empty() if self._shape.padder else []
+        return (await self._await(items, instance)).result()
+
+    _acall = _run  # BoundBatcher's acall: the same as awaiting the call
 
     def one(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
         """The result for a single item, as an awaitable (a future of the running loop).
@@ -165,6 +203,11 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
         A future rather than a coroutine: awaiting it costs no extra frame, and
         ``asyncio.gather`` needs no task for it. Cancelling it withdraws the item.
         """
+        if self._method:
+            return self._of(args)._one(args[0], args[1:], kwargs)
+        return self._one(None, args, kwargs)
+
+    def _one(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
         if self._plain and len(args) == 1 and not kwargs:
             items: Sequence[Any] = args  # the tuple (item,) serves as the list of one
         else:
@@ -174,15 +217,15 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
         try:
             driver = self._driver()
         except RuntimeError:  # no running loop yet: asyncio.run(f.one(item))
-            return self._one_in_loop(items)
+            return self._one_in_loop(items, instance)
         future = driver._loop.create_future()
-        request = Request(items, future, one=True)
+        request = Request(items, future, one=True, instance=instance)
         if driver.enqueue(request):
             return future  # type: ignore[no-any-return]
         return driver._loop.create_task(self._one_when_room(driver, request))  # type: ignore[no-any-return]
 
-    async def _one_in_loop(self, items: Sequence[Any]) -> Any:
-        return (await self._await(items)).first()
+    async def _one_in_loop(self, items: Sequence[Any], instance: Any) -> Any:
+        return (await self._await(items, instance)).first()
 
     async def _one_when_room(self, driver: LoopDriver, request: Request) -> Any:
         await driver.submit(request)
@@ -192,12 +235,12 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
         """The same as awaiting the call (kept for symmetry with sync functions)."""
         return await self(*args, **kwargs)
 
-    async def _await(self, items: Sequence[Any]) -> Request:
+    async def _await(self, items: Sequence[Any], instance: Any) -> Request:
         if self._closed:
             raise self._closed_error()
         driver = self._driver()
         future = driver._loop.create_future()
-        request = Request(items, future)
+        request = Request(items, future, instance=instance)
         if not driver.enqueue(request):
             await driver.submit(request)
         try:
@@ -216,6 +259,8 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
                 await driver.aclose()
             else:
                 driver.close_from_outside()
+        for batcher in list(self._instances):
+            await batcher.aclose()  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Refuse new calls (from any thread); queued calls still finish on their loop."""
@@ -225,6 +270,7 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
         self._closed = True
         for driver in list(self._drivers.values()):
             driver.close_from_outside()
+        self._close_instances(wait)
 
     async def __aenter__(self) -> AsyncBatcher[P, R]:
         return self
@@ -237,36 +283,3 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        return self if obj is None else _per_instance(self, obj)
-
-
-# Each instance of a class gets its own batcher (its own queue) for each batched method.
-_INSTANCES: weakref.WeakKeyDictionary[Any, dict[int, BatcherBase]] = weakref.WeakKeyDictionary()
-_INSTANCES_LOCK = threading.Lock()  # guards _INSTANCES
-
-
-def _per_instance(batcher: BatcherBase, obj: Any) -> Any:
-    try:
-        per_object = _INSTANCES.get(obj)
-    except TypeError:
-        raise BatchDefinitionError(
-            f"{batcher._fname}: a batched method needs instances that support weak "
-            f"references; add '__weakref__' to the __slots__ of {type(obj).__name__}"
-        ) from None
-    if per_object is not None:
-        bound = per_object.get(id(batcher))
-        if bound is not None:
-            return bound
-    with _INSTANCES_LOCK:
-        per_object = _INSTANCES.setdefault(obj, {})
-        bound = per_object.get(id(batcher))
-        if bound is None:
-            method = functools.partial(batcher.__wrapped__, obj)
-            # named for errors; no __wrapped__, so its signature is the bound one
-            method.__qualname__ = getattr(batcher.__wrapped__, "__qualname__", "method")  # type: ignore[attr-defined]
-            kind = AsyncBatcher if isinstance(batcher, AsyncBatcher) else SyncBatcher
-            bound = kind(method, **batcher._options())
-            per_object[id(batcher)] = bound
-    return bound

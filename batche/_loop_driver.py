@@ -1,18 +1,23 @@
 """The event-loop driver: runs an async batch function on one event loop.
 
 One dispatcher task per loop, started by the first call made in it, takes batches from the
-queue and runs each as a task; an idle dispatcher awaits an event with no timeout.
+queue and runs each as a task; an idle dispatcher awaits an event with no timeout. A driver
+holds its loop: its batcher keeps it only while its dispatcher runs, so that a loop that
+``asyncio.run`` has finished (its tasks cancelled, then closed) is free to go.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._batcher_base import BatcherBase
 from ._queue import TIMER_SLACK, Piece, Request, size, wake_all
+
+if TYPE_CHECKING:
+    from ._batchers import AsyncBatcher
 
 __all__ = ["LoopDriver"]
 
@@ -20,7 +25,9 @@ __all__ = ["LoopDriver"]
 class LoopDriver:
     """Runs an async batch function on one event loop: a dispatcher task and batch tasks."""
 
-    def __init__(self, owner: BatcherBase, func: Callable[..., Awaitable[Any]], loop: Any) -> None:
+    def __init__(
+        self, owner: AsyncBatcher[..., Any], func: Callable[..., Awaitable[Any]], loop: Any
+    ) -> None:
         self._owner = owner
         self._func = func
         self._loop = loop
@@ -42,6 +49,8 @@ class LoopDriver:
             return False
         queue.add(request, time.monotonic())
         if self._dispatcher is None or self._dispatcher.done():
+            if self._dispatcher is not None:  # it ended (cancelled) while the loop goes on
+                self._owner._register(self)
             self._dispatcher = self._loop.create_task(self._dispatch())
         self._wakeup.set()
         return True
@@ -59,13 +68,7 @@ class LoopDriver:
             while True:
                 wait = queue.wait_time(time.monotonic(), TIMER_SLACK)
                 if wait == 0 and self._running < self._concurrency:
-                    pieces = queue.take(time.monotonic())
-                    self._room.set()
-                    if pieces:
-                        self._running += 1
-                        task = loop.create_task(self._run(pieces))
-                        self._batches.add(task)
-                        task.add_done_callback(self._batches.discard)
+                    self._start(queue.take(time.monotonic()))
                     continue
                 if wait is None and self.closed and not self._running:
                     return
@@ -85,18 +88,34 @@ class LoopDriver:
             # The loop is shutting down: nobody will run what is queued.
             wake_all(queue.drain(self._owner._closed_error("its event loop stopped")))
             raise
+        finally:
+            self._owner._unregister(self)  # the batcher no longer holds this loop
+
+    def _start(self, pieces: list[Piece]) -> None:
+        """Run a batch as a task of its own (the dispatcher's frame keeps no reference to
+        its requests, nor to a method's instance they hold)."""
+        self._room.set()
+        if pieces:  # none when every caller in it left
+            self._running += 1
+            task = self._loop.create_task(self._run(pieces))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
 
     async def _run(self, pieces: list[Piece]) -> None:
         started = time.perf_counter()
         try:
             out = await self._owner._call(self._func, pieces)
             outputs = self._owner._shape.outputs(out, size(pieces))
-        except BaseException as exc:
+        except asyncio.CancelledError as exc:
+            wake_all(self.queue.fail(pieces, exc, time.perf_counter() - started))
+            self._finished()
+            raise  # the task was cancelled: it ends cancelled, after the callers know
+        except BaseException as exc:  # noqa: BLE001 - delivered to this batch's callers
+            # Any other exception, BaseException included, goes to the callers and ends
+            # here: re-raised, it would end the task unretrieved ("Task exception was
+            # never retrieved"). A KeyboardInterrupt still stops the loop: asyncio raises
+            # it again from each caller's task.
             done = self.queue.fail(pieces, exc, time.perf_counter() - started)
-            if not isinstance(exc, Exception):
-                wake_all(done)
-                self._finished()
-                raise  # cancellation and exits still propagate, after the callers know
         else:
             done = self.queue.deliver(pieces, outputs, time.perf_counter() - started)
         wake_all(done)
@@ -119,5 +138,5 @@ class LoopDriver:
         """Close from another thread (or with the loop gone): stop taking new calls."""
         self.closed = True
         self.queue.closing = True
-        if not self._loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # a closed loop: its dispatcher went with it
             self._loop.call_soon_threadsafe(self._wakeup.set)

@@ -27,12 +27,17 @@ class Request:
     """One call's items on their way through the queue, and what came back for them."""
 
     __slots__ = (
-        "cancelled", "enqueued", "error", "items", "loop", "offset", "one", "parts", "remaining",
-        "signal",
+        "cancelled", "enqueued", "error", "instance", "items", "loop", "offset", "one", "parts",
+        "remaining", "signal",
     )  # fmt: skip
 
     def __init__(
-        self, items: Sequence[Any], signal: Any, loop: Any = None, one: bool = False
+        self,
+        items: Sequence[Any],
+        signal: Any,
+        loop: Any = None,
+        one: bool = False,
+        instance: Any = None,
     ) -> None:
         self.items = items
         self.offset = 0  # the first item not yet given to a batch
@@ -49,12 +54,18 @@ class Request:
         self.one = one
         self.enqueued = 0.0
         self.cancelled = False
+        #: for a batched method, the instance it was called on: the batch is run on it,
+        #: and the request keeps it alive until then (the batcher holds it only weakly)
+        self.instance = instance
 
     def wake(self) -> None:
         """Tell the caller its request is done (called once)."""
         signal = self.signal
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(_set_done, signal)
+            try:  # noqa: SIM105 - cheaper than contextlib.suppress on every woken call
+                self.loop.call_soon_threadsafe(_set_done, signal)
+            except RuntimeError:  # the caller's event loop is closed: nobody is waiting
+                pass
         elif type(signal) is _FUTURE:
             if signal.done():  # the caller left
                 return

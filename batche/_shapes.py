@@ -26,8 +26,9 @@ class Shape:
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
             and p.default is p.empty
         ]
-        if params and params[0].name in ("self", "cls"):
-            # a method: each instance gets a batcher of its own, bound (see _batchers._per_instance)
+        #: a method (or classmethod): each instance gets a batcher of its own (``_methods``)
+        self.method = bool(params) and params[0].name in ("self", "cls")
+        if self.method:
             params = params[1:]
         if not params:
             raise BatchDefinitionError(

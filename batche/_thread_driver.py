@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._batcher_base import BatcherBase
-from ._queue import TIMER_SLACK, Request, size, wake_all
+from ._queue import TIMER_SLACK, Piece, Request, size, wake_all
 
 __all__ = ["ThreadDriver"]
 
@@ -60,43 +60,60 @@ class ThreadDriver:
         worker.start()
 
     def _work(self) -> None:
+        try:
+            while True:
+                pieces = self._next()
+                if pieces is None:
+                    return
+                self._run(pieces)
+                # Not held while idle: the requests hold their callers' results and, for
+                # a method, the instance, which must be free to go.
+                del pieces
+        finally:
+            with self._cond:
+                # a worker that ended any other way than closing is replaced by the next call
+                self._workers.remove(threading.current_thread())
+
+    def _next(self) -> list[Piece] | None:
+        """Wait for the next batch, and take it (None: closed, and nothing is queued)."""
         queue = self.queue
         cond = self._cond
-        while True:
-            with cond:
-                while True:
-                    wait = queue.wait_time(time.monotonic(), TIMER_SLACK)
-                    if wait == 0 and self._running < self._concurrency:
-                        pieces = queue.take(time.monotonic())
+        with cond:
+            while True:
+                wait = queue.wait_time(time.monotonic(), TIMER_SLACK)
+                if wait == 0 and self._running < self._concurrency:
+                    pieces = queue.take(time.monotonic())
+                    if self._held:
+                        cond.notify_all()  # room for callers held back by max_queue
+                    if pieces:  # none when every caller in it left
                         self._running += 1
-                        if self._held:
-                            cond.notify_all()  # room for callers held back by max_queue
-                        break
-                    if wait is None and self.closed:
-                        return
-                    # A timed wait only while a partial batch waits for company; woken
-                    # up to TIMER_SLACK early, as the thread may be scheduled late.
-                    self._idle += 1
-                    idle = wait is None or self._running >= self._concurrency
-                    cond.wait(None if idle else max(0.0, wait - TIMER_SLACK))  # type: ignore[operator]
-                    self._idle -= 1
-            if not pieces:
-                with cond:
-                    self._running -= 1
-                continue
-            started = time.perf_counter()
-            try:
-                out = self._owner._call(self._func, pieces)
-                outputs = self._owner._shape.outputs(out, size(pieces))
-            except BaseException as exc:  # noqa: BLE001 - delivered to this batch's callers
-                with cond:
-                    done = queue.fail(pieces, exc, time.perf_counter() - started)
-                    self._finished()
-            else:
-                with cond:
-                    done = queue.deliver(pieces, outputs, time.perf_counter() - started)
-                    self._finished()
-            wake_all(done)
+                        return pieces
+                    continue
+                if wait is None and self.closed:
+                    return None
+                # A timed wait only while a partial batch waits for company; woken up to
+                # TIMER_SLACK early, as the thread may be scheduled late.
+                self._idle += 1
+                idle = wait is None or self._running >= self._concurrency
+                cond.wait(None if idle else max(0.0, wait - TIMER_SLACK))  # type: ignore[operator]
+                self._idle -= 1
+
+    def _run(self, pieces: list[Piece]) -> None:
+        """Run one batch (outside the lock) and wake its callers."""
+        queue = self.queue
+        started = time.perf_counter()
+        try:
+            out = self._owner._call(self._func, pieces)
+            outputs = self._owner._shape.outputs(out, size(pieces))
+        except BaseException as exc:  # noqa: BLE001 - delivered to this batch's callers
+            with self._cond:
+                done = queue.fail(pieces, exc, time.perf_counter() - started)
+                self._finished()
+        else:
+            with self._cond:
+                done = queue.deliver(pieces, outputs, time.perf_counter() - started)
+                self._finished()
+        wake_all(done)
 
     def _finished(self) -> None:
         """A batch is done (the lock is held): a waiting worker may take the next one."""

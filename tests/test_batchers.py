@@ -53,8 +53,11 @@ def test_methods_get_a_queue_per_instance() -> None:
     a, b = Potential("a"), Potential("b")
     assert a.score(["x"]) == ["a.score(x)"]
     assert b.score.one("y") == "b.score(y)"
-    assert a.score is a.score
-    assert a.score is not b.score
+    # like bound methods: a new one each time, equal, and sharing the instance's batcher
+    assert a.score == a.score
+    assert a.score != b.score
+    assert a.score.stats is a.score.stats
+    assert a.score.stats is not b.score.stats
     assert asyncio.run(a.prefix.one("z")) == "a.prefix(z)"
     assert a.score.stats.batches == 1
 
