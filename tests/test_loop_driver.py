@@ -4,6 +4,7 @@ max_queue with asyncio callers."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -147,3 +148,36 @@ def test_max_queue_holds_async_callers_back() -> None:
         await f.aclose()
 
     asyncio.run(main())
+
+
+class Halt(BaseException):
+    """Not an Exception (as KeyboardInterrupt is not), and not a cancellation."""
+
+
+def test_a_base_exception_reaches_its_callers_and_leaves_no_task_unretrieved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raising = [True]
+
+    @dynamically(batch_size=8, timeout_ms=0)
+    async def f(xs: list[int]) -> list[int]:
+        if raising[0]:
+            raise Halt("stop")
+        return xs
+
+    reported: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        outcomes = await asyncio.gather(f([1]), f.one(2), f([3, 4]), return_exceptions=True)
+        assert [type(o) for o in outcomes] == [Halt, Halt, Halt]
+        raising[0] = False
+        assert await f([5]) == [5]  # the dispatcher goes on
+
+    for _ in range(3):  # several loops: each one's batch tasks are collected with it
+        raising[0] = True
+        asyncio.run(main())
+    gc.collect()  # a task never retrieved is reported when it is collected
+    assert reported == []
+    assert "never retrieved" not in caplog.text

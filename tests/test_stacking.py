@@ -7,7 +7,7 @@ import random
 import sys
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -142,3 +142,94 @@ def test_with_batched_aio(order: str) -> None:
             assert max(body.seen.values()) == 1
 
     asyncio.run(main())
+
+
+class Embedder:
+    """The README's order on methods: the cache over the batcher, each instance its own."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.batches: list[list[str]] = []
+
+    # batch_size is each instance's whole workload and the timeout a minute: a batch goes
+    # only once every caller of that instance has queued, so it is one batch per instance
+    @cache_batch_variable("texts")
+    @dynamically(batch_size=16, timeout_ms=60_000)
+    def embed(self, texts: list[str]) -> list[str]:
+        self.batches.append(list(texts))
+        return [f"{self.name}:{t}" for t in texts]
+
+    @cache_batch_variable("texts")
+    @dynamically(batch_size=16, timeout_ms=60_000)
+    async def aembed(self, texts: list[str]) -> list[str]:
+        self.batches.append(list(texts))
+        await asyncio.sleep(0)
+        return [f"{self.name}:{t}" for t in texts]
+
+
+def texts_of(caller: int) -> list[str]:
+    return [f"t{caller}", f"u{caller}"]  # 8 callers per instance, 16 distinct texts
+
+
+def test_cache_over_our_batcher_on_methods_batches_each_instance_apart() -> None:
+    a, b = Embedder("a"), Embedder("b")
+
+    def work(n: int) -> None:
+        obj = a if n % 2 else b
+        assert obj.embed(texts_of(n)) == [f"{obj.name}:{t}" for t in texts_of(n)]
+
+    in_threads(16, work)
+    for obj, callers in ((a, range(1, 16, 2)), (b, range(0, 16, 2))):
+        # one batch holding every caller's texts of this instance, and no other's
+        assert len(obj.batches) == 1
+        assert sorted(obj.batches[0]) == sorted(t for n in callers for t in texts_of(n))
+    # hits come from the cache, per instance, without reaching the batcher
+    assert a.embed(texts_of(1)) == ["a:t1", "a:u1"]
+    assert b.embed(texts_of(2)) == ["b:t2", "b:u2"]
+    assert (len(a.batches), len(b.batches)) == (1, 1)
+
+
+def test_async_cache_over_our_batcher_on_methods_batches_each_instance_apart() -> None:
+    a, b = Embedder("a"), Embedder("b")
+
+    async def main() -> None:
+        calls = [(a if n % 2 else b, n) for n in range(16)]
+        results = await asyncio.gather(*(obj.aembed(texts_of(n)) for obj, n in calls))
+        for (obj, n), got in zip(calls, results):
+            assert got == [f"{obj.name}:{t}" for t in texts_of(n)]
+        for obj, callers in ((a, range(1, 16, 2)), (b, range(0, 16, 2))):
+            assert len(obj.batches) == 1
+            assert sorted(obj.batches[0]) == sorted(t for n in callers for t in texts_of(n))
+        assert await a.aembed(texts_of(3)) == ["a:t3", "a:u3"]  # a hit
+        assert len(a.batches) == 1
+
+    asyncio.run(main())
+
+
+class Family:
+    """A classmethod: each class is batched apart."""
+
+    batches: ClassVar[list[tuple[str, list[int]]]] = []
+
+    @classmethod
+    @cache_batch_variable("items")
+    @dynamically(batch_size=8, timeout_ms=60_000)
+    def tag(cls, items: list[int]) -> list[str]:
+        Family.batches.append((cls.__name__, list(items)))
+        return [f"{cls.__name__}{i}" for i in items]
+
+
+class Child(Family):
+    pass
+
+
+def test_cache_over_our_batcher_on_a_classmethod() -> None:
+    def work(n: int) -> None:
+        owner = Child if n % 2 else Family
+        assert owner.tag([n, n + 100]) == [f"{owner.__name__}{n}", f"{owner.__name__}{n + 100}"]
+
+    in_threads(8, work)
+    by_class = sorted(Family.batches)
+    assert [name for name, _ in by_class] == ["Child", "Family"]
+    assert sorted(by_class[0][1]) == sorted(i for n in (1, 3, 5, 7) for i in (n, n + 100))
+    assert sorted(by_class[1][1]) == sorted(i for n in (0, 2, 4, 6) for i in (n, n + 100))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -112,4 +113,21 @@ def test_max_queue_holds_callers_back() -> None:
     assert second_box["value"] == ["<2>", "<3>"]
     assert third_box["value"] == ["<4>"]
     assert body.batches == [[1], [2, 3], [4]]
+    f.close()
+
+
+def test_a_caller_whose_event_loop_closed_does_not_stop_the_worker() -> None:
+    body = Blocker()
+    f = dynamically(batch_size=8, timeout_ms=0)(body)
+
+    async def main() -> None:
+        left = asyncio.ensure_future(f.acall([1]))
+        await asyncio.get_running_loop().run_in_executor(None, body.entered.wait, 30)
+        assert not left.done()  # left running: asyncio.run cancels it
+
+    asyncio.run(main())  # the loop is closed while its caller's batch runs
+    body.release.set()  # the worker answers a caller whose loop is gone
+    later, box = start(f, [2])
+    later.join(timeout=30)  # a bound: a dead worker would leave this call waiting
+    assert box == {"value": ["<2>"]}
     f.close()
