@@ -4,6 +4,7 @@ they make; and the exit hook that closes every live batcher before the interpret
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -41,6 +42,17 @@ if _register_early is not None:
     _register_early(_close_all)
 else:  # pragma: no cover - every supported CPython has it
     atexit.register(_close_all)
+
+
+def _reset_all_in_child() -> None:
+    """In a forked child, only the forking thread lives on: the workers, and whatever
+    lock another thread held, stayed in the parent. Each batcher starts afresh."""
+    for batcher in list(_LIVE):
+        batcher._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_reset_all_in_child)
 
 
 class BatcherBase:
@@ -124,6 +136,10 @@ class BatcherBase:
         }
 
     def _shutdown(self, wait: bool) -> None:
+        raise NotImplementedError
+
+    def _after_fork(self) -> None:
+        """In a forked child: drop the parent's workers, locks and queued calls."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -117,6 +117,9 @@ class SyncBatcher(BatcherBase, Generic[P, R]):
         self._driver.close(wait)
         self._close_instances(wait)
 
+    def _after_fork(self) -> None:
+        self._driver = ThreadDriver(self, self.__wrapped__, self._concurrency)
+
     def __enter__(self) -> SyncBatcher[P, R]:
         return self
 
@@ -141,12 +144,15 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
         super().__init__(func, **options)
         functools.update_wrapper(self, func)
         mark_coroutine_function(self)
+        self._stats = BatcherStats()
+        self._after_fork()
+
+    def _after_fork(self) -> None:
         # Each loop's driver while its dispatcher runs: a driver holds its loop, so a
         # driver whose dispatcher ended (asyncio.run cancels it) is dropped from here.
         self._drivers: weakref.WeakKeyDictionary[Any, LoopDriver] = weakref.WeakKeyDictionary()
         # Guards _drivers (loops of several threads may call one batcher).
         self._lock = threading.Lock()
-        self._stats = BatcherStats()
         # The driver of the loop used last, kept weakly (it must not keep its loop alive
         # once the loop is finished); the common case is one loop.
         self._last_ref: weakref.ReferenceType[LoopDriver] | None = None

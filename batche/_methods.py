@@ -16,6 +16,7 @@ such callbacks (``concurrent.futures`` wakes its workers the same way).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import weakref
@@ -98,6 +99,15 @@ def _start_reaper() -> None:
     if _reaper is None or not _reaper.is_alive():  # not alive: also after a fork
         _reaper = threading.Thread(target=_reap, name="batche-reaper", daemon=True)
         _reaper.start()
+
+
+def _after_fork_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()  # another thread of the parent may have held it
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _reap() -> None:

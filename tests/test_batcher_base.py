@@ -1,6 +1,14 @@
-"""What every batcher shares: at interpreter exit, queued calls run instead of waiting."""
+"""What every batcher shares: at interpreter exit, queued calls run instead of waiting; in
+a forked child, batchers start afresh."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 EXIT_SCRIPT = """
 import sys, threading
@@ -28,10 +36,6 @@ print("main exits", flush=True)
 
 
 def test_interpreter_exit_runs_queued_calls() -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = str(Path(__file__).resolve().parent.parent)
     done = subprocess.run(
         [sys.executable, "-c", EXIT_SCRIPT.format(root=root)],
@@ -42,3 +46,47 @@ def test_interpreter_exit_runs_queued_calls() -> None:
     )
     # the queued call ran at exit instead of holding the exit up for ten minutes
     assert done.stdout.splitlines() == ["main exits", "result [42]"]
+
+
+FORK_SCRIPT = """
+import os, sys
+sys.path.insert(0, {root!r})
+from batche import dynamically
+
+@dynamically(batch_size=8, timeout_ms=0)
+def double(xs):
+    return [x * 2 for x in xs]
+
+class Model:
+    @dynamically(batch_size=8, timeout_ms=0)
+    def triple(self, xs):
+        return [x * 3 for x in xs]
+
+model = Model()
+print("parent", double([1]), model.triple([1]), flush=True)   # workers run in the parent
+pid = os.fork()
+if pid == 0:   # the child: the parent's workers are not here
+    print("child", double([2]), model.triple([2]), Model().triple.one(3), flush=True)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+print("parent", double([4]), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_batchers_used_before_a_fork_work_in_the_child() -> None:
+    root = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT.format(root=root)],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a bound: a child waiting on the parent's workers would hang
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "parent [2] [3]",
+        "child [4] [6] 9",
+        "child exit 0",
+        "parent [8]",
+    ]
