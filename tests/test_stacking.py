@@ -16,9 +16,11 @@ from batche import cache_batch_variable, dynamically
 from .conftest import in_threads
 
 # batched 0.1.5 uses `X | None` at run time: it cannot be imported on Python 3.9
-if sys.version_info < (3, 10):
-    pytest.skip("batched 0.1.5 needs Python 3.10+", allow_module_level=True)
-import batched
+needs_batched = pytest.mark.skipif(
+    sys.version_info < (3, 10), reason="batched 0.1.5 needs Python 3.10+"
+)
+if sys.version_info >= (3, 10):
+    import batched
 
 
 def overlapping_batches(seed: int, count: int, size: int, universe: int) -> list[list[int]]:
@@ -99,6 +101,7 @@ def test_async_cache_over_our_batcher() -> None:
     asyncio.run(main())
 
 
+@needs_batched
 def test_cache_over_batched_dynamically() -> None:
     body = Counting()
     processor = batched.dynamically(body, batch_size=32, timeout_ms=1.0)
@@ -108,6 +111,7 @@ def test_cache_over_batched_dynamically() -> None:
     assert max(body.seen.values()) == 1
 
 
+@needs_batched
 def test_batched_dynamically_over_the_cache() -> None:
     body = Counting()
     cached = cache_batch_variable("items")(body)
@@ -117,6 +121,7 @@ def test_batched_dynamically_over_the_cache() -> None:
     assert body.seen == Counter({1: 1, 2: 1, 3: 1, 4: 1})
 
 
+@needs_batched
 @pytest.mark.parametrize("order", ["cache over batched.aio", "batched.aio over cache"])
 def test_with_batched_aio(order: str) -> None:
     body = Counting()
