@@ -202,6 +202,7 @@ class Queue:
             offset += count
             request.remaining -= count
             if request.remaining == 0:
+                request.instance = None  # its caller may drop the instance now: let go
                 done.append(request)
         return done
 
@@ -214,8 +215,10 @@ class Queue:
             if first_failure:
                 request.error = error
             request.remaining -= stop - start
+            if request.remaining == 0:
+                request.instance = None  # not before: its other pieces run on it
             # A request spanning several batches is answered at its first failure; its
-            # other pieces still run (they were taken already) and are ignored.
+            # other pieces still run and are ignored.
             if first_failure or request.remaining == 0:
                 done.append(request)
         return done

@@ -102,6 +102,24 @@ def test_soak_instances_threads_and_event_loops_stay_bounded() -> None:
     assert threads[1] <= threads[0] + 1
 
 
+def test_an_instance_is_freed_as_soon_as_its_last_call_returns() -> None:
+    # no garbage collection, no waiting: the batcher let go of it before answering
+    obj = Soak(1)
+    assert obj.embed([1, 2]) == [2, 3]
+    freed = weakref.ref(obj)
+    del obj
+    assert freed() is None
+
+    async def main() -> None:
+        obj = Soak(2)
+        assert await asyncio.gather(obj.aembed([1]), obj.aembed.one(2)) == [[2], 4]
+        freed = weakref.ref(obj)
+        del obj
+        assert freed() is None
+
+    asyncio.run(main())
+
+
 def test_an_instance_dropped_while_its_loop_runs_ends_its_dispatcher() -> None:
     async def main() -> None:
         objs = [Soak(n) for n in range(50)]
