@@ -4,7 +4,7 @@ The decorator and its option checks (at decoration time). The rest is in the fil
 after each idea: ``_queue`` (the engine: requests and batches, no I/O, no lock),
 ``_shapes`` (what a batch call looks like), ``_thread_driver`` and ``_loop_driver`` (who
 runs the engine), ``_batchers`` (the public ``SyncBatcher`` and ``AsyncBatcher``),
-``_stats`` (what a batcher has done).
+``_methods`` (a batcher per instance for a method), ``_stats`` (what a batcher has done).
 """
 
 from __future__ import annotations
