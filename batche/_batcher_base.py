@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from ._binding import display_name
 from ._errors import BatchArgumentError, BatcheError
-from ._methods import BoundBatcher, batcher_of
+from ._methods import BoundBatcher, batcher_of, instances_of
 from ._queue import Piece, Queue, gather
 from ._shapes import Shape
 
@@ -84,7 +84,7 @@ class BatcherBase:
         #: a method's batcher (on the class): each call carries its instance first, and is
         #: run by that instance's own batcher (``_methods``), one of ``_instances``
         self._method = self._shape.method
-        self._instances: weakref.WeakSet[BatcherBase] = weakref.WeakSet()
+        self._instances: weakref.WeakSet[BatcherBase] = weakref.WeakSet()  # _methods._LOCK
         _LIVE.add(self)
 
     def _new_queue(self) -> Queue:
@@ -114,7 +114,7 @@ class BatcherBase:
         return batcher
 
     def _close_instances(self, wait: bool) -> None:
-        for batcher in list(self._instances):
+        for batcher in instances_of(self):
             batcher._shutdown(wait)
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:

@@ -19,6 +19,7 @@ from ._batcher_base import BatcherBase
 from ._checks import for_running_loop
 from ._coroutines import mark_coroutine_function
 from ._loop_driver import LoopDriver
+from ._methods import instances_of
 from ._queue import Queue, Request
 from ._stats import BatcherStats
 from ._thread_driver import ThreadDriver
@@ -260,12 +261,14 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
         """Refuse new calls and finish what is queued on this loop."""
         self._closed = True
         loop = asyncio.get_running_loop()
-        for driver_loop, driver in list(self._drivers.items()):
+        with self._lock:  # a loop of another thread may drop its driver meanwhile
+            drivers = list(self._drivers.items())
+        for driver_loop, driver in drivers:
             if driver_loop is loop:
                 await driver.aclose()
             else:
                 driver.close_from_outside()
-        for batcher in list(self._instances):
+        for batcher in instances_of(self):
             await batcher.aclose()  # type: ignore[attr-defined]
 
     def close(self) -> None:
@@ -274,7 +277,9 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
 
     def _shutdown(self, wait: bool) -> None:
         self._closed = True
-        for driver in list(self._drivers.values()):
+        with self._lock:  # a loop of another thread may drop its driver meanwhile
+            drivers = list(self._drivers.values())
+        for driver in drivers:
             driver.close_from_outside()
         self._close_instances(wait)
 

@@ -15,6 +15,7 @@ such callbacks (``concurrent.futures`` wakes its workers the same way).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import queue
@@ -27,7 +28,7 @@ from ._errors import BatchDefinitionError
 if TYPE_CHECKING:
     from ._batcher_base import BatcherBase
 
-__all__ = ["BoundBatcher", "batcher_of"]
+__all__ = ["BoundBatcher", "batcher_of", "instances_of"]
 
 
 class _Instance(weakref.ref):  # type: ignore[type-arg]
@@ -49,7 +50,7 @@ class _Instance(weakref.ref):  # type: ignore[type-arg]
 # is not reused before the entry leaves: the weak reference's callback runs before the
 # instance's memory is freed.
 _TABLE: dict[int, _Instance] = {}
-_LOCK = threading.Lock()  # guards adding to _TABLE and to an entry, and starting the reaper
+_LOCK = threading.Lock()  # guards adding to _TABLE, an entry, a method's _instances; the reaper
 _DEAD: queue.SimpleQueue[BatcherBase] = queue.SimpleQueue()  # batchers to close
 _reaper: threading.Thread | None = None
 
@@ -78,9 +79,15 @@ def batcher_of(method: BatcherBase, obj: Any) -> BatcherBase:
             found = entry.batchers[method] = method._for_instance()
             method._instances.add(found)
             _start_reaper()
-            if method._closed:
-                found._shutdown(wait=False)
+    if method._closed:  # closed for every instance, this one too (outside the lock)
+        found._shutdown(wait=False)
     return found
+
+
+def instances_of(method: BatcherBase) -> list[BatcherBase]:
+    """The batchers of ``method``'s live instances."""
+    with _LOCK:  # batcher_of may add one meanwhile
+        return list(method._instances)
 
 
 def _gone(entry: _Instance) -> None:
@@ -144,6 +151,12 @@ class BoundBatcher:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._batcher, name)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The method's, without its first parameter (as a bound method's)."""
+        signature = inspect.signature(self._batcher.__wrapped__)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import threading
 import time
 import weakref
@@ -192,6 +193,8 @@ def test_equal_or_unhashable_instances_get_batchers_of_their_own() -> None:
 
 def test_a_method_called_on_the_class_takes_the_instance_first() -> None:
     obj = Soak(5)
+    assert list(inspect.signature(obj.embed).parameters) == ["xs"]  # as a bound method's
+    assert list(inspect.signature(Soak.embed).parameters) == ["self", "xs"]
     assert Soak.embed(obj, [1]) == [6]
     assert Soak.embed.one(obj, 2) == 7
     assert asyncio.run(Soak.aembed(obj, [3])) == [15]
