@@ -35,17 +35,22 @@ print("main exits", flush=True)
 """
 
 
-def test_interpreter_exit_runs_queued_calls() -> None:
+def run_script(script: str) -> list[str]:
+    """The lines a script printed, run in a fresh interpreter (60 s at most: a bound)."""
     root = str(Path(__file__).resolve().parent.parent)
     done = subprocess.run(
-        [sys.executable, "-c", EXIT_SCRIPT.format(root=root)],
+        [sys.executable, "-c", script.format(root=root)],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
+    return done.stdout.splitlines()
+
+
+def test_interpreter_exit_runs_queued_calls() -> None:
     # the queued call ran at exit instead of holding the exit up for ten minutes
-    assert done.stdout.splitlines() == ["main exits", "result [42]"]
+    assert run_script(EXIT_SCRIPT) == ["main exits", "result [42]"]
 
 
 FORK_SCRIPT = """
@@ -76,15 +81,8 @@ print("parent", double([4]), flush=True)
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_batchers_used_before_a_fork_work_in_the_child() -> None:
-    root = str(Path(__file__).resolve().parent.parent)
-    done = subprocess.run(
-        [sys.executable, "-c", FORK_SCRIPT.format(root=root)],
-        capture_output=True,
-        text=True,
-        timeout=60,  # a bound: a child waiting on the parent's workers would hang
-        check=True,
-    )
-    assert done.stdout.splitlines() == [
+    # a child waiting on the parent's workers would hang until the timeout
+    assert run_script(FORK_SCRIPT) == [
         "parent [2] [3]",
         "child [4] [6] 9",
         "child exit 0",
