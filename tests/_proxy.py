@@ -4,6 +4,7 @@ swallows, delays, resets or refuses connections, as the test switches it at run 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -30,9 +31,7 @@ class Proxy:
     counts the connections accepted, ``received`` the bytes clients sent.
     """
 
-    def __init__(
-        self, target: tuple[str, int], *, port: int = 0, lifetime: float = 300.0
-    ) -> None:
+    def __init__(self, target: tuple[str, int], *, port: int = 0, lifetime: float = 300.0) -> None:
         if target[0] not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError(f"Proxy: loopback targets only, got {target[0]!r}")
         self.target = target
@@ -213,8 +212,6 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     """Close with a RST, not a FIN: the peer sees "connection reset"."""
     sock = writer.get_extra_info("socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # already closed
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-        except OSError:
-            pass  # already closed
     writer.transport.abort()
