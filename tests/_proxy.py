@@ -28,7 +28,8 @@ class Proxy:
 
     Runs its own event loop in a background thread, loopback only. It stops on ``stop()``
     (or leaving ``with``), and after ``lifetime`` seconds at the latest. ``connections``
-    counts the connections accepted, ``received`` the bytes clients sent.
+    counts the connections accepted, ``received`` the bytes clients sent, and
+    ``wait_for(data)`` waits until clients have sent ``data`` (a command's name).
     """
 
     def __init__(self, target: tuple[str, int], *, port: int = 0, lifetime: float = 300.0) -> None:
@@ -38,7 +39,8 @@ class Proxy:
         self.port = port
         self.lifetime = lifetime
         self.connections = 0
-        self.received = 0
+        self._sent = bytearray()  # what clients sent
+        self._sending = threading.Condition()  # guards _sent; notified when it grows
         self._mode = "pass"
         self._latency = 0.0
         self._loop = asyncio.new_event_loop()
@@ -50,6 +52,18 @@ class Proxy:
     @property
     def address(self) -> tuple[str, int]:
         return ("127.0.0.1", self.port)
+
+    @property
+    def received(self) -> int:
+        """The bytes clients have sent."""
+        with self._sending:
+            return len(self._sent)
+
+    def wait_for(self, data: bytes, start: int = 0, timeout: float = 60.0) -> bool:
+        """Wait until clients have sent ``data``, from offset ``start`` of all they sent
+        (``received`` before the action awaited); False after ``timeout`` seconds."""
+        with self._sending:
+            return self._sending.wait_for(lambda: self._sent.find(data, start) >= 0, timeout)
 
     def start(self) -> Proxy:
         self._thread.start()
@@ -172,7 +186,9 @@ class _Link:
                 if not data:
                     break
                 if upstream:
-                    self.proxy.received += len(data)
+                    with self.proxy._sending:
+                        self.proxy._sent += data
+                        self.proxy._sending.notify_all()
                 mode = self.proxy._mode
                 if mode == "blackhole":
                     continue

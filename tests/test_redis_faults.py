@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -347,6 +348,34 @@ def test_a_store_lost_during_a_locked_call_ends_it_without_waiting(
     proxy.mode("pass")
     direct.close()
     store.close()
+
+
+def test_a_store_lost_while_following_a_lease_ends_the_wait(
+    proxy: Proxy, redis_server: RedisServer, harness: Harness
+) -> None:
+    store = RedisStore(url_of(proxy), timeout=TIMEOUT, retry_after=600)
+    recorder = Recorder()
+    upper = harness.decorate(recorder, cache=store, namespace="n", lock=True, lock_timeout=30)
+    (key,) = upper._core.keys_of(["a"], ())
+    direct = RedisStore(redis_server.url)
+    assert direct.lease_many([key], "another-process", 30) == [key]
+    sent = proxy.received
+    result: dict[str, Any] = {}
+
+    def call() -> None:
+        result["value"], result["elapsed"] = timed(lambda: harness.run(upper(["a"])))
+
+    caller = threading.Thread(target=call)  # an async harness runs its loop there too
+    caller.start()
+    assert proxy.wait_for(b"SUBSCRIBE", sent)  # following the other process's lease
+    proxy.mode("reset")
+    caller.join(timeout=60)
+    assert result["value"] == ["<a>"]  # computed here, not waited for (30 s)
+    assert result["elapsed"] < 15
+    assert recorder.calls == [["a"]]
+    proxy.mode("pass")
+    finish(harness, store)
+    direct.close()
 
 
 def test_threads_share_one_probe(proxy: Proxy) -> None:

@@ -205,7 +205,7 @@ class RemoteStore:
         if self._circuit.succeeded(ticket):
             log.warning("%s: the store is back; caching again", self.where)
 
-    def _raise(self, action: str, exc: BaseException) -> StoreError:
+    def _error(self, action: str, exc: BaseException) -> StoreError:
         """The error of an explicit operation (clear, delete, stats) that failed."""
         return StoreError(f"{self.where}: could not {action}: {self._scrub(str(exc))}")
 

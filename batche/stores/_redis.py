@@ -44,13 +44,29 @@ class RedisStore(RedisLeases):
     pipeline when ``ttl`` is given) to write. Keys are ``prefix + namespace:version:
     digest``. The sync client is shared by threads; async code gets a client of its own
     event loop (redis-py's asyncio clients belong to one loop), closed when that loop
-    shuts down.
+    shuts down its async generators (as ``asyncio.run`` does) or by ``aclose()``.
 
-    Every round trip ends within ``timeout`` seconds in all (connecting, sending and
-    reading together; redis-py never retries). A store that fails or times out is
-    skipped for ``retry_after`` seconds, then tried again by one call at a time (see
-    ``RemoteStore``). The URL is shown with its password masked (``redis://user:***@
-    host/0``) in ``repr``, logs and errors.
+    Faults: every round trip ends within ``timeout`` seconds in all (connecting, sending
+    and reading together; redis-py never retries). A failure or a timeout opens a circuit
+    breaker: calls skip the store (it is empty to them) for ``retry_after`` seconds, then
+    one call at a time tries it again (see ``RemoteStore``). Explicit operations
+    (``clear``, ``delete_many``, ``stats``) raise ``StoreError`` instead.
+
+    Arguments:
+        url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS, with
+            redis-py's ``ssl_*`` options in the query) or ``unix://``. Shown with its
+            password masked (``redis://user:***@host/0``) in ``repr``, ``url``, logs and
+            errors.
+        ttl: seconds an entry lasts (None: until evicted by Redis).
+        serializer: ``"safe"`` (default, never unpickles), ``"pickle"``, or an object
+            with ``dumps``/``loads``.
+        on_store_error: ``"compute"`` (default: log once and compute) or ``"raise"``.
+        prefix: put before every key; leases live apart, under ``lease_prefix``.
+        timeout: the deadline of one round trip, in seconds (default 1.0).
+        retry_after: seconds a failed store is skipped before it is tried again (5.0).
+
+    ``len()`` is cheap: exact up to 1,000 keys in the database, estimated from a sample
+    of 1,000 beyond (``stats()`` counts exactly, with a full scan).
 
     Example::
 
@@ -101,15 +117,9 @@ class RedisStore(RedisLeases):
 
     def _is_entry(self, key: bytes) -> bool:
         """A key of ours that is not a lease (they share a prefix only if ours is odd)."""
-        return key.startswith(self._prefix_bytes) and not key.startswith(self._lease_bytes)
-
-    @functools.cached_property
-    def _prefix_bytes(self) -> bytes:
-        return self.prefix.encode()
-
-    @functools.cached_property
-    def _lease_bytes(self) -> bytes:
-        return self.lease_prefix.encode()
+        return key.startswith(self.prefix.encode()) and not key.startswith(
+            self.lease_prefix.encode()
+        )
 
     # -- entries: through the circuit breaker (RemoteStore.get_many and the others) -------
 
@@ -142,13 +152,13 @@ class RedisStore(RedisLeases):
         try:
             return run(self.client, self.timeout, steps)
         except self.errors as exc:
-            raise self._raise(action, exc) from exc
+            raise self._error(action, exc) from exc
 
     async def _arun(self, action: str, steps: Generator[Step, Any, Any]) -> Any:
         try:
             return await arun(self._loops.get(), self.timeout, steps)
         except self.errors as exc:
-            raise self._raise(action, exc) from exc
+            raise self._error(action, exc) from exc
 
     def _deleting(self, keys: Sequence[str]) -> Generator[Step, Any, None]:
         full = self._full(keys)

@@ -25,8 +25,8 @@ except ImportError as exc:  # pragma: no cover - the redis extra is installed in
     raise ImportError("RedisStore needs the redis package: pip install 'batche[redis]'") from exc
 
 __all__ = [
-    "ERRORS", "LoopClients", "Op", "Step", "arun", "async_client", "bounded", "masked",
-    "rows", "run", "secrets_of", "sync_client", "within",
+    "ERRORS", "LoopClients", "Op", "Step", "adrive", "arun", "async_client", "bounded", "drive",
+    "masked", "rows", "run", "secrets_of", "sync_client", "within",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -289,45 +289,44 @@ Op = Callable[[Any], Any]
 Step = Union[Op, float]
 
 
+def drive(
+    steps: Generator[Step, Any, T], trip: Callable[[Op], Any], wait: Callable[[float], Any]
+) -> T:
+    """Run ``steps``: each round trip by ``trip``, each wait by ``wait``, their results
+    sent back into ``steps``; what ``steps`` returns."""
+    reply: Any = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as stop:
+            return cast("T", stop.value)
+        reply = wait(step) if isinstance(step, float) else trip(step)
+
+
+async def adrive(
+    steps: Generator[Step, Any, T],
+    trip: Callable[[Op], Awaitable[Any]],
+    wait: Callable[[float], Awaitable[Any]],
+) -> T:
+    """``drive`` with coroutine functions."""
+    reply: Any = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as stop:
+            return cast("T", stop.value)
+        reply = await (wait(step) if isinstance(step, float) else trip(step))
+
+
 def _no_wait(seconds: float) -> Any:
     raise TypeError("these steps do not wait")
 
 
-async def _ano_wait(seconds: float) -> Any:
-    raise TypeError("these steps do not wait")
+def run(client: redis.Redis, seconds: float, steps: Generator[Step, Any, T]) -> T:
+    """``steps`` on the sync client, each round trip within ``seconds``."""
+    return drive(steps, lambda op: bounded(seconds, op, client), _no_wait)
 
 
-def run(
-    client: redis.Redis,
-    seconds: float,
-    steps: Generator[Step, Any, T],
-    wait: Callable[[float], Any] = _no_wait,
-) -> T:
-    """Drive ``steps`` on the sync client: each round trip runs within ``seconds`` and
-    its reply is sent back into ``steps``; a number is a wait, done by ``wait``."""
-    reply: Any = None
-    while True:
-        try:
-            step = steps.send(reply)
-        except StopIteration as stop:
-            return cast("T", stop.value)
-        reply = wait(step) if isinstance(step, float) else bounded(seconds, step, client)
-
-
-async def arun(
-    client: aredis.Redis,
-    seconds: float,
-    steps: Generator[Step, Any, T],
-    wait: Callable[[float], Awaitable[Any]] = _ano_wait,
-) -> T:
-    """``run`` on an asyncio client."""
-    reply: Any = None
-    while True:
-        try:
-            step = steps.send(reply)
-        except StopIteration as stop:
-            return cast("T", stop.value)
-        if isinstance(step, float):
-            reply = await wait(step)
-        else:
-            reply = await within(seconds, step(client))
+async def arun(client: aredis.Redis, seconds: float, steps: Generator[Step, Any, T]) -> T:
+    """``steps`` on an asyncio client, each round trip within ``seconds``."""
+    return await adrive(steps, lambda op: within(seconds, op(client)), _no_wait)

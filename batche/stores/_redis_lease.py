@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 from ._base import RemoteStore
-from ._redis_io import LoopClients, Step, arun, bounded, rows, run, within
+from ._redis_io import LoopClients, Op, Step, adrive, bounded, drive, rows, within
 
 if TYPE_CHECKING:
     import redis
@@ -92,50 +92,83 @@ class RedisLeases(RemoteStore):
 
     def follow_many(self, keys: Sequence[str], timeout: float) -> dict[str, Any]:
         """Wait for keys leased by others: return once each has a value or no lease (its
-        holder failed or its lease expired), or after ``timeout``; the values found."""
-        return self._guarded("follow leases", self._follow, (keys, timeout), {})
+        holder failed or its lease expired), or after ``timeout``; the values found.
+
+        Each round trip and each wait goes through the circuit breaker on its own (a
+        follow may last ``timeout``): when the store fails or is skipped, it returns
+        what it found so far.
+        """
+        client = self.client
+        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+
+        def trip(op: Op) -> Any:
+            return self._guarded("follow leases", self._trip, op, _GONE)
+
+        def wait(seconds: float) -> Any:
+            return self._guarded("follow leases", _message, (pubsub, seconds), _GONE)
+
+        try:
+            # subscribed before the first read: no release is missed
+            if trip(lambda _: pubsub.subscribe(self._channel)) is _GONE:
+                return {}
+            return drive(self._following(keys, timeout), trip, wait)
+        finally:
+            pubsub.close()
 
     async def afollow_many(self, keys: Sequence[str], timeout: float) -> dict[str, Any]:
-        return await self._aguarded("follow leases", self._afollow, (keys, timeout), {})
+        client = self._loops.get()
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+
+        async def trip(op: Op) -> Any:
+            return await self._aguarded("follow leases", self._atrip, op, _GONE)
+
+        async def wait(seconds: float) -> Any:
+            return await self._aguarded("follow leases", _amessage, (pubsub, seconds), _GONE)
+
+        try:
+            if await trip(lambda _: pubsub.subscribe(self._channel)) is _GONE:
+                return {}
+            return await adrive(self._following(keys, timeout), trip, wait)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _trip(self, op: Op) -> Any:
+        return bounded(self.timeout, op, self.client)
+
+    async def _atrip(self, op: Op) -> Any:
+        return await within(self.timeout, op(self._loops.get()))
 
     def _following(
         self, keys: Sequence[str], timeout: float
     ) -> Generator[Step, Any, dict[str, Any]]:
-        """Following leases, without I/O: read, check the leases left, wait, again."""
+        """Following leases, without I/O: read, check the leases left, wait, again. A
+        reply ``_GONE`` (the store failed or is skipped) ends it with what was found."""
         deadline = time.monotonic() + timeout
         full = [self.prefix + key for key in keys]
+        found: dict[str, Any] = {}
         while True:
             values = yield methodcaller("mget", full)
+            if values is _GONE:
+                return found
             found = self._decoded(rows(keys, values))
             leases = [self.lease_prefix + key for key in keys if key not in found]
             leased = (yield methodcaller("exists", *leases)) if leases else 0
             remaining = deadline - time.monotonic()
-            if leased == 0 or remaining <= 0:
+            if leased is _GONE or leased == 0 or remaining <= 0:
                 return found
-            yield min(remaining, 1.0)  # until a release is published, or a second
+            if (yield min(remaining, 1.0)) is _GONE:  # until a release is published
+                return found
 
-    def _follow(self, args: tuple[Sequence[str], float]) -> dict[str, Any]:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        try:
-            # subscribed before the first read: no release is missed
-            bounded(self.timeout, pubsub.subscribe, self._channel)
 
-            def wait(seconds: float) -> Any:
-                return pubsub.get_message(timeout=seconds)
+#: the reply of a round trip when the store failed or is skipped
+_GONE: Any = object()
 
-            return run(self.client, self.timeout, self._following(*args), wait)
-        finally:
-            pubsub.close()
 
-    async def _afollow(self, args: tuple[Sequence[str], float]) -> dict[str, Any]:
-        client = self._loops.get()
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await within(self.timeout, pubsub.subscribe(self._channel))
+def _message(args: tuple[Any, float]) -> Any:
+    pubsub, seconds = args
+    return pubsub.get_message(timeout=seconds)
 
-            def wait(seconds: float) -> Awaitable[Any]:
-                return pubsub.get_message(timeout=seconds)
 
-            return await arun(client, self.timeout, self._following(*args), wait)
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+async def _amessage(args: tuple[Any, float]) -> Any:
+    pubsub, seconds = args
+    return await pubsub.get_message(timeout=seconds)
