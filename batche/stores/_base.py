@@ -71,8 +71,9 @@ class RemoteStore:
     is skipped (at once, without touching it). An entry that cannot be decoded is a miss
     (recomputed, overwritten), logged once per store.
 
-    A subclass reads with ``_read``/``_aread`` and writes with ``_write``/``_awrite`` and
-    names the exceptions of its failures in ``errors``; the methods here do the rest.
+    A subclass reads with ``_read_rows``/``_aread_rows``, writes with ``_write_rows``/
+    ``_awrite_rows`` and names the exceptions of its failures in ``errors``; the methods
+    here do the rest (the circuit breaker, decoding, logs and errors).
     """
 
     maxsize: int | None = None
@@ -113,34 +114,34 @@ class RemoteStore:
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         if not keys:
             return {}
-        return self._decoded(self._guarded("read", self._read, keys, ()))
+        return self._decoded(self._guarded("read", self._read_rows, keys, ()))
 
     def set_many(self, mapping: Mapping[str, Any]) -> None:
         if mapping:
-            self._guarded("write", self._write, self._encoded(mapping), None)
+            self._guarded("write", self._write_rows, self._encoded(mapping), None)
 
     async def aget_many(self, keys: Sequence[str]) -> dict[str, Any]:
         if not keys:
             return {}
-        return self._decoded(await self._aguarded("read", self._aread, keys, ()))
+        return self._decoded(await self._aguarded("read", self._aread_rows, keys, ()))
 
     async def aset_many(self, mapping: Mapping[str, Any]) -> None:
         if mapping:
-            await self._aguarded("write", self._awrite, self._encoded(mapping), None)
+            await self._aguarded("write", self._awrite_rows, self._encoded(mapping), None)
 
-    def _read(self, keys: Sequence[str]) -> Rows:
+    def _read_rows(self, keys: Sequence[str]) -> Rows:
         """The (key, bytes) of the keys present."""
         raise NotImplementedError
 
-    def _write(self, encoded: list[tuple[str, bytes]]) -> None:
+    def _write_rows(self, encoded: list[tuple[str, bytes]]) -> None:
         """Store each (key, bytes), all or nothing."""
         raise NotImplementedError
 
-    async def _aread(self, keys: Sequence[str]) -> Rows:
-        return await asyncio.get_running_loop().run_in_executor(None, self._read, keys)
+    async def _aread_rows(self, keys: Sequence[str]) -> Rows:
+        return await asyncio.get_running_loop().run_in_executor(None, self._read_rows, keys)
 
-    async def _awrite(self, encoded: list[tuple[str, bytes]]) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self._write, encoded)
+    async def _awrite_rows(self, encoded: list[tuple[str, bytes]]) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._write_rows, encoded)
 
     def _guarded(self, action: str, op: Callable[[A], T], arg: A, fallback: T) -> T:
         """``op(arg)``, or ``fallback`` when the store is skipped or fails."""

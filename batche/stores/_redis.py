@@ -123,10 +123,10 @@ class RedisStore(RedisLeases):
 
     # -- entries: through the circuit breaker (RemoteStore.get_many and the others) -------
 
-    def _read(self, keys: Sequence[str]) -> Rows:
+    def _read_rows(self, keys: Sequence[str]) -> Rows:
         return rows(keys, bounded(self.timeout, self.client.mget, self._full(keys)))
 
-    async def _aread(self, keys: Sequence[str]) -> Rows:
+    async def _aread_rows(self, keys: Sequence[str]) -> Rows:
         return rows(keys, await within(self.timeout, self._loops.get().mget(self._full(keys))))
 
     def _writing(self, client: Any, encoded: list[tuple[str, bytes]]) -> Any:
@@ -140,10 +140,10 @@ class RedisStore(RedisLeases):
                 pipe.set(prefix + key, data, px=px)
         return pipe
 
-    def _write(self, encoded: list[tuple[str, bytes]]) -> None:
+    def _write_rows(self, encoded: list[tuple[str, bytes]]) -> None:
         bounded(self.timeout, self._writing(self.client, encoded).execute)
 
-    async def _awrite(self, encoded: list[tuple[str, bytes]]) -> None:
+    async def _awrite_rows(self, encoded: list[tuple[str, bytes]]) -> None:
         await within(self.timeout, self._writing(self._loops.get(), encoded).execute())
 
     # -- explicit operations: a failure raises StoreError ---------------------------------
