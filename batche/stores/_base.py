@@ -189,17 +189,21 @@ class RemoteStore:
             )
         return ticket
 
-    def _failed(self, action: str, exc: BaseException, ticket: int = USE) -> None:
-        """A read or write failed: open the circuit; raise, or log once and go on."""
+    def _failed(self, action: str, exc: BaseException, ticket: int | None = None) -> None:
+        """A read or write failed: open the circuit; raise, or log once and go on.
+
+        ``ticket`` is what ``_enter`` gave the call; None for a store that calls this
+        directly without consulting the circuit (it then retries at every call).
+        """
         error = self._scrub(str(exc) or type(exc).__name__)
-        opened = self._circuit.failed(ticket, error)
+        opened = self._circuit.failed(USE if ticket is None else ticket, error)
         if self.on_store_error == "raise":
             raise StoreError(f"{self.where}: could not {action}: {error}") from exc
         if opened:
+            retry = "" if ticket is None else f", tried again every {self.retry_after:g} s"
             log.warning(
-                "%s: could not %s (%s); computing without the store, which is tried "
-                "again every %g s until it answers", self.where, action, error,
-                self.retry_after,
+                "%s: could not %s (%s); computing without the store until it is back%s",
+                self.where, action, error, retry,
             )  # fmt: skip
 
     def _succeeded(self, ticket: int = USE) -> None:
