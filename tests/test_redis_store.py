@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from batche import BatchConfigError, cache_batch_variable
 from batche.stores import RedisStore, StoreError
-from batche.stores._redis_io import masked
+from batche.stores._urls import masked
 
 from .conftest import RedisServer
 

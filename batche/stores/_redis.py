@@ -17,14 +17,13 @@ from ._redis_io import (
     arun,
     async_client,
     bounded,
-    masked,
     rows,
     run,
-    secrets_of,
     sync_client,
     within,
 )
 from ._redis_lease import RedisLeases
+from ._urls import masked, secrets_of
 
 __all__ = ["RedisStore"]
 

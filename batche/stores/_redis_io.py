@@ -1,5 +1,5 @@
 """How RedisStore talks to Redis: one deadline per round trip, a client per event loop
-closed with its loop, and URLs shown without their password."""
+closed with its loop."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar, Union, cast
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 try:
     import redis
@@ -26,44 +25,13 @@ except ImportError as exc:  # pragma: no cover - the redis extra is installed in
 
 __all__ = [
     "ERRORS", "LoopClients", "Op", "Step", "adrive", "arun", "async_client", "bounded", "drive",
-    "masked", "rows", "run", "secrets_of", "sync_client", "within",
+    "rows", "run", "sync_client", "within",
 ]  # fmt: skip
 
 T = TypeVar("T")
 
 #: what a failing Redis raises: redis-py's errors, socket errors, a deadline passed
 ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
-
-# -- URLs ---------------------------------------------------------------------------------
-
-
-def masked(url: str) -> str:
-    """``url`` with its password shown as ``***``, as SQLAlchemy shows it.
-
-    ``redis://user:pass@host/0`` -> ``redis://user:***@host/0``; a ``password=`` in the
-    query is masked too. The rest is left exactly as written.
-    """
-    parts = urlsplit(url)
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        start = url.index(parts.netloc)
-        hidden = f"{userinfo.partition(':')[0]}:***@{host}"
-        url = url[:start] + hidden + url[start + len(parts.netloc) :]
-    if "password" in parts.query:
-        head, _, rest = url.partition("?")
-        query, hash_mark, fragment = rest.partition("#")
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
-        url = f"{head}?{query}{hash_mark}{fragment}"
-    return url
-
-
-def secrets_of(url: str) -> tuple[str, ...]:
-    """The passwords ``url`` holds, as written and decoded (never to show in a message)."""
-    parts = urlsplit(url)
-    found = [parts.password or ""]
-    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "password"]
-    return tuple({s for p in found if p for s in (p, unquote(p))})
 
 
 def rows(keys: Sequence[str], values: Sequence[Any]) -> list[tuple[str, bytes]]:
