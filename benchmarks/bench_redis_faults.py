@@ -21,7 +21,6 @@ import asyncio
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,8 +34,7 @@ import contextlib
 import platform
 
 import redis
-from _common import table
-from bench_stores import start_redis
+from _common import redis_server, table
 
 from batche import cache_batch_variable
 from batche.stores import RedisStore
@@ -132,8 +130,10 @@ def reference(server: Any, made: str, client: redis.Redis, calls: int) -> list[l
 
 
 class Server:
-    def __init__(self, directory: str) -> None:
-        self.process, self.url = start_redis(directory)
+    """A running redis-server that can be frozen (SIGSTOP) and thawed (SIGCONT)."""
+
+    def __init__(self, url: str, process: Any) -> None:
+        self.url, self.process = url, process
 
     def freeze(self) -> None:
         self.process.send_signal(signal.SIGSTOP)
@@ -141,31 +141,24 @@ class Server:
     def thaw(self) -> None:
         self.process.send_signal(signal.SIGCONT)
 
-    def stop(self) -> None:
-        self.thaw()
-        self.process.terminate()
-        self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50, help="calls while frozen")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        server = Server(scratch)
+    with redis_server() as (url, process):
+        server = Server(url, process)
         try:
             rows = measure(server, "sync", args.calls)
             rows += measure(server, "async", args.calls)
             timeouts = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
-            rows += reference(server, "from_url", redis.Redis.from_url(server.url, **timeouts), 3)
-            port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+            rows += reference(server, "from_url", redis.Redis.from_url(url, **timeouts), 3)
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
             rows += reference(
                 server, "Redis(host, port)", redis.Redis("127.0.0.1", port, **timeouts), 1
             )
         finally:
-            server.stop()
+            server.thaw()  # a frozen server cannot act on SIGTERM
     print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}")
     print(table(["scenario", "contender", "cost", "note"], rows))
 
