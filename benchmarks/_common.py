@@ -104,6 +104,14 @@ def redis_url(given: str | None) -> Iterator[str]:
     if given is not None:
         yield given
         return
+    with redis_server() as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A redis-server started on a free loopback port (stopped on exit), nothing kept on
+    disk: its URL and its process."""
     binary = shutil.which("redis-server")
     if binary is None:
         sys.exit("redis-server is not installed; pass --redis-url")
@@ -123,7 +131,7 @@ def redis_url(given: str | None) -> Iterator[str]:
                     break
             else:
                 sys.exit("redis-server did not start")
-            yield f"redis://127.0.0.1:{port}/0"
+            yield f"redis://127.0.0.1:{port}/0", process
         finally:
             process.terminate()
             process.wait()

@@ -136,15 +136,17 @@ def no_asyncio_errors() -> Iterator[None]:
 
 
 class RedisServer:
-    """A redis-server of our own on 127.0.0.1 and a free port, nothing kept on disk."""
+    """A redis-server of our own on 127.0.0.1 and a free port, nothing kept on disk;
+    ``options`` are more command-line options (``"--requirepass", "pw"``)."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, *options: str) -> None:
         import socket
 
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.directory = directory
+        self.options = options
         self.process: Any = None
 
     @property
@@ -157,7 +159,7 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 _redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", self.directory,
+                "--save", "", "--appendonly", "no", "--dir", self.directory, *self.options,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -170,8 +172,20 @@ class RedisServer:
                 return
         raise RuntimeError(f"redis-server exited with {self.process.wait()}")
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server hangs (connections stay open, nothing is answered)."""
+        import signal
+
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        import signal
+
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None:
+            self.thaw()  # a frozen server cannot act on SIGTERM
             self.process.terminate()
             self.process.wait(timeout=30)
             if self.process.stdout is not None:
@@ -211,3 +225,14 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Any) -> Iterator[RedisServer]:
+    """A redis-server for this test alone (to stop, freeze or configure it)."""
+    server = RedisServer(str(tmp_path))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -17,9 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batche import BatchArgumentError, cache_batch_variable
-from batche.stores import MemoryStore, RedisStore, SQLiteStore, Store, StoreError
-
-from .conftest import RedisServer
+from batche.stores import MemoryStore, RedisStore, SQLiteStore, Store
 
 KINDS = ["memory", "sqlite", "redis"]
 
@@ -251,63 +249,3 @@ def test_processes_with_different_hash_seeds_share_entries(tmp_path: Path) -> No
         outputs.append(done.stdout.strip())
     assert outputs[0] == "['ALPHA', 'BETA'] [['alpha', 'beta']]"
     assert outputs[1] == "['ALPHA', 'BETA'] []"  # the second process computed nothing
-
-
-# -- faults --------------------------------------------------------------------------------
-
-
-def test_an_unreachable_redis_computes_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    import socket
-
-    with socket.socket() as probe:  # a port where nothing listens
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    store = RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.5)
-
-    @cache_batch_variable("texts", cache=store)
-    def embed(texts: list[str]) -> list[str]:
-        return [t * 2 for t in texts]
-
-    with caplog.at_level(logging.WARNING, logger="batche"):
-        for _ in range(3):
-            assert embed(["a", "b"]) == ["aa", "bb"]
-    assert sum("could not" in r.getMessage() for r in caplog.records) == 1
-    strict = RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.5, on_store_error="raise")
-
-    @cache_batch_variable("texts", cache=strict)
-    def strict_embed(texts: list[str]) -> list[str]:
-        return list(texts)
-
-    with pytest.raises(StoreError, match="could not read"):
-        strict_embed(["a"])
-
-
-def test_redis_restarted_mid_run_loses_nothing(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    server = RedisServer(str(tmp_path))
-    server.start()
-    calls: list[list[int]] = []
-    store = RedisStore(server.url, timeout=1.0)
-
-    @cache_batch_variable("items", cache=store)
-    def square(items: list[int]) -> list[int]:
-        calls.append(list(items))
-        return [i * i for i in items]
-
-    try:
-        with caplog.at_level(logging.WARNING, logger="batche"):
-            assert square([1, 2]) == [1, 4]
-            server.stop()
-            assert square([2, 3]) == [4, 9]  # the server is down: computed, correct
-            assert square([3]) == [9]
-            server.start()  # same port, empty (nothing kept on disk)
-            assert square([3, 4]) == [9, 16]  # caching resumes by itself
-            assert square([4]) == [16]
-        assert calls[-1] == [3, 4]  # [4] was a hit again
-        messages = [r.getMessage() for r in caplog.records]
-        assert sum("could not" in m for m in messages) == 1
-        assert sum("the store is back; caching again" in m for m in messages) == 1
-    finally:
-        store.close()
-        server.stop()

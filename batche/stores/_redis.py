@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-import weakref
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Generator, Sequence
+from operator import methodcaller
 from typing import Any
 
-from .._checks import for_running_loop
+from .._checks import number_above
 from .._errors import BatchConfigError
-from ._base import RemoteStore
-
-try:
-    import redis
-    import redis.asyncio as aredis
-except ImportError as exc:  # pragma: no cover - the redis extra is installed in tests
-    raise ImportError("RedisStore needs the redis package: pip install 'batche[redis]'") from exc
+from ._base import Rows
+from ._redis_io import (
+    ERRORS,
+    LoopClients,
+    Step,
+    arun,
+    async_client,
+    bounded,
+    rows,
+    run,
+    sync_client,
+    within,
+)
+from ._redis_lease import RedisLeases
+from ._urls import masked, secrets_of
 
 __all__ = ["RedisStore"]
 
 _CHUNK = 10_000  # keys per command for deletes and scans
-
-# Delete each lease still holding our token (a lease that expired and was taken by
-# another process is not ours to delete).
-_RELEASE = """
-for i, key in ipairs(KEYS) do
-    if redis.call('get', key) == ARGV[1] then redis.call('del', key) end
-end
-return 0
-"""
+_SAMPLE = 1_000  # keys len() looks at, at most, before it estimates
 
 
 def _escape(pattern: str) -> str:
@@ -38,19 +36,44 @@ def _escape(pattern: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in pattern)
 
 
-class RedisStore(RemoteStore):
+class RedisStore(RedisLeases):
     """Results in Redis, shared by many processes and machines.
 
-    One round trip per batch: ``MGET`` to read, one ``MSET`` (or a pipeline of ``SET``
-    with an expiry when ``ttl`` is given) to write. Keys are ``prefix + namespace:
-    version:digest``. The sync client is shared by threads; async code gets a client of
-    its own event loop (redis-py's asyncio clients belong to one loop).
+    One round trip per batch: ``MGET`` to read, one ``MSET`` (or ``SET ... PX`` in one
+    pipeline when ``ttl`` is given) to write. Keys are ``prefix + namespace:version:
+    digest``. The sync client is shared by threads; async code gets a client of its own
+    event loop (redis-py's asyncio clients belong to one loop), closed when that loop
+    shuts down its async generators (as ``asyncio.run`` does) or by ``aclose()``.
+
+    Faults: every round trip ends within ``timeout`` seconds in all (connecting, sending
+    and reading together; redis-py never retries). A failure or a timeout opens a circuit
+    breaker: calls skip the store (it is empty to them) for ``retry_after`` seconds, then
+    one call at a time tries it again (see ``RemoteStore``). Explicit operations
+    (``clear``, ``delete_many``, ``stats``) raise ``StoreError`` instead.
+
+    Arguments:
+        url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS, with
+            redis-py's ``ssl_*`` options in the query) or ``unix://``. Shown with its
+            password masked (``redis://user:***@host/0``) in ``repr``, ``url``, logs and
+            errors.
+        ttl: seconds an entry lasts (None: until evicted by Redis).
+        serializer: ``"safe"`` (default, never unpickles), ``"pickle"``, or an object
+            with ``dumps``/``loads``.
+        on_store_error: ``"compute"`` (default: log once and compute) or ``"raise"``.
+        prefix: put before every key; leases live apart, under ``lease_prefix``.
+        timeout: the deadline of one round trip, in seconds (default 1.0).
+        retry_after: seconds a failed store is skipped before it is tried again (5.0).
+
+    ``len()`` is cheap: exact up to 1,000 keys in the database, estimated from a sample
+    of 1,000 beyond (``stats()`` counts exactly, with a full scan).
 
     Example::
 
         @cache_batch_variable("texts", cache=RedisStore("redis://127.0.0.1:6379/0", ttl=86_400))
         async def embed(texts: list[str]) -> list[list[float]]: ...
     """
+
+    errors = ERRORS
 
     def __init__(
         self,
@@ -60,251 +83,180 @@ class RedisStore(RemoteStore):
         on_store_error: str = "compute",
         *,
         prefix: str = "batche:",
-        timeout: float = 5.0,
+        timeout: float = 1.0,
+        retry_after: float = 5.0,
     ) -> None:
-        where = f"RedisStore({url!r})"
-        super().__init__(serializer, on_store_error, where)
-        self.url = url
+        if not isinstance(url, str):
+            raise BatchConfigError(f"RedisStore(): url must be a str, got {url!r}")
+        #: the URL, with its password masked: safe to show
+        self.url = masked(url)
+        where = f"RedisStore({self.url!r})"
+        super().__init__(serializer, on_store_error, where, retry_after=retry_after)
+        self._secrets = secrets_of(url)
         self.ttl = self._check_ttl(ttl)
-        self.prefix = prefix
-        self.timeout = timeout
-        try:
-            self.client = redis.Redis.from_url(
-                url, socket_timeout=timeout, socket_connect_timeout=timeout
+        if not number_above(timeout, 0):
+            raise BatchConfigError(
+                f"{where}: timeout must be a number of seconds > 0, got {timeout!r}"
             )
+        if not isinstance(prefix, str):
+            raise BatchConfigError(f"{where}: prefix must be a str, got {prefix!r}")
+        self.timeout = float(timeout)
+        self.prefix = prefix
+        #: where leases live: apart from the entries (``batche:`` -> ``batche-lease:``)
+        self.lease_prefix = (prefix[:-1] if prefix.endswith(":") else prefix) + "-lease:"
+        try:
+            self.client = sync_client(url, self.timeout)
         except ValueError as exc:
-            raise BatchConfigError(f"{where}: not a Redis URL: {exc}") from None
-        self._async_clients: weakref.WeakKeyDictionary[Any, aredis.Redis] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lock = threading.Lock()  # guards _async_clients
-
-    def _async(self) -> aredis.Redis:
-        return for_running_loop(
-            self._async_clients,
-            self._lock,
-            lambda loop: aredis.Redis.from_url(
-                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
-            ),
-        )
+            raise BatchConfigError(f"{where}: not a Redis URL: {self._scrub(str(exc))}") from None
+        self._loops = LoopClients(functools.partial(async_client, url, self.timeout))
 
     def _full(self, keys: Sequence[str]) -> list[str]:
         prefix = self.prefix
         return [prefix + key for key in keys]
 
-    def _encoded(self, mapping: Mapping[str, Any]) -> dict[str, bytes]:
-        dumps = self.serializer.dumps
+    def _is_entry(self, key: bytes) -> bool:
+        """A key of ours that is not a lease (they share a prefix only if ours is odd)."""
+        return key.startswith(self.prefix.encode()) and not key.startswith(
+            self.lease_prefix.encode()
+        )
+
+    # -- entries: through the circuit breaker (RemoteStore.get_many and the others) -------
+
+    def _read_rows(self, keys: Sequence[str]) -> Rows:
+        return rows(keys, bounded(self.timeout, self.client.mget, self._full(keys)))
+
+    async def _aread_rows(self, keys: Sequence[str]) -> Rows:
+        return rows(keys, await within(self.timeout, self._loops.get().mget(self._full(keys))))
+
+    def _writing(self, client: Any, encoded: list[tuple[str, bytes]]) -> Any:
+        pipe = client.pipeline(transaction=False)
         prefix = self.prefix
-        return {prefix + key: dumps(value) for key, value in mapping.items()}
+        if self.ttl is None:
+            pipe.mset({prefix + key: data for key, data in encoded})
+        else:
+            px = max(1, int(self.ttl * 1000))
+            for key, data in encoded:
+                pipe.set(prefix + key, data, px=px)
+        return pipe
 
-    def _found(self, keys: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
-        return self._decoded([(k, v) for k, v in zip(keys, values) if v is not None])
+    def _write_rows(self, encoded: list[tuple[str, bytes]]) -> None:
+        bounded(self.timeout, self._writing(self.client, encoded).execute)
 
-    def _ttl_ms(self) -> int | None:
-        return None if self.ttl is None else max(1, int(self.ttl * 1000))
+    async def _awrite_rows(self, encoded: list[tuple[str, bytes]]) -> None:
+        await within(self.timeout, self._writing(self._loops.get(), encoded).execute())
 
-    # -- sync --------------------------------------------------------------------------
+    # -- explicit operations: a failure raises StoreError ---------------------------------
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        if not keys:
-            return {}
+    def _run(self, action: str, steps: Generator[Step, Any, Any]) -> Any:
         try:
-            values = self.client.mget(self._full(keys))
-        except redis.RedisError as exc:
-            self._failed("read", exc)
-            return {}
-        self._succeeded()
-        return self._found(keys, values)
+            return run(self.client, self.timeout, steps)
+        except self.errors as exc:
+            raise self._error(action, exc) from exc
 
-    def set_many(self, mapping: Mapping[str, Any]) -> None:
-        if not mapping:
-            return
-        encoded = self._encoded(mapping)
-        ttl_ms = self._ttl_ms()
+    async def _arun(self, action: str, steps: Generator[Step, Any, Any]) -> Any:
         try:
-            if ttl_ms is None:
-                self.client.mset(encoded)
-            else:
-                pipe = self.client.pipeline(transaction=False)
-                for key, data in encoded.items():
-                    pipe.set(key, data, px=ttl_ms)
-                pipe.execute()
-        except redis.RedisError as exc:
-            self._failed("write", exc)
-            return
-        self._succeeded()
+            return await arun(self._loops.get(), self.timeout, steps)
+        except self.errors as exc:
+            raise self._error(action, exc) from exc
 
-    def delete_many(self, keys: Sequence[str]) -> None:
+    def _deleting(self, keys: Sequence[str]) -> Generator[Step, Any, None]:
         full = self._full(keys)
         for start in range(0, len(full), _CHUNK):
-            if full[start : start + _CHUNK]:
-                self.client.unlink(*full[start : start + _CHUNK])
+            chunk = full[start : start + _CHUNK]
+            yield methodcaller("unlink", *chunk)
 
-    def _pattern(self, prefix: str | None) -> str:
-        return _escape(self.prefix + (prefix or "")) + "*"
+    def delete_many(self, keys: Sequence[str]) -> None:
+        self._run("delete entries", self._deleting(keys))
+
+    async def adelete_many(self, keys: Sequence[str]) -> None:
+        await self._arun("delete entries", self._deleting(keys))
+
+    def _scanning(self, prefix: str | None) -> Generator[Step, Any, list[bytes]]:
+        """Every entry key under ``prefix`` (leases left out), one SCAN at a time."""
+        match = _escape(self.prefix + (prefix or "")) + "*"
+        keys: list[bytes] = []
+        cursor = None
+        while cursor != 0:
+            cursor, found = yield methodcaller("scan", cursor or 0, match, _CHUNK)
+            keys.extend(key for key in found if self._is_entry(key))
+        return list(dict.fromkeys(keys))  # a scan may return a key twice
+
+    def _clearing(self, prefix: str | None) -> Generator[Step, Any, None]:
+        keys = yield from self._scanning(prefix)
+        yield from self._deleting([key.decode()[len(self.prefix) :] for key in keys])
 
     def clear(self, prefix: str | None = None) -> None:
-        batch: list[bytes] = []
-        for key in self.client.scan_iter(match=self._pattern(prefix), count=_CHUNK):
-            batch.append(key)
-            if len(batch) >= _CHUNK:
-                self.client.unlink(*batch)
-                batch = []
-        if batch:
-            self.client.unlink(*batch)
+        """Remove the entries whose key (after ``self.prefix``) starts with ``prefix``."""
+        self._run("clear entries", self._clearing(prefix))
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self.client.scan_iter(match=self._pattern(None), count=_CHUNK))
+    async def aclear(self, prefix: str | None = None) -> None:
+        await self._arun("clear entries", self._clearing(prefix))
 
-    def stats(self) -> dict[str, Any]:
-        """Entries, bytes and the entries of each namespace and version."""
-        keys = list(self.client.scan_iter(match=self._pattern(None), count=_CHUNK))
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.strlen(key)
-        sizes = pipe.execute() if keys else []
+    def _stating(self) -> Generator[Step, Any, dict[str, Any]]:
+        keys = yield from self._scanning(None)
+        sizes = []
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            sizes += yield functools.partial(_strlen, keys=chunk)
         groups: dict[str, int] = {}
         for key in keys:
             group = key.decode()[len(self.prefix) :].rsplit(":", 1)[0]
             groups[group] = groups.get(group, 0) + 1
         return {"entries": len(keys), "bytes": int(sum(sizes)), "groups": groups}
 
+    def stats(self) -> dict[str, Any]:
+        """Entries, bytes and the entries of each namespace and version: exact, by a
+        scan of the whole database (``len()`` is the cheap count)."""
+        return dict(self._run("read the entries", self._stating()))
+
+    # -- size: cheap, whatever the size of the database -----------------------------------
+
+    def _sizing(self) -> Generator[Step, Any, int]:
+        """Entries: exact while the database holds at most ``_SAMPLE`` keys; beyond, the
+        database's size times the share of entries among a sample of ``_SAMPLE`` keys."""
+        size, (cursor, sample) = yield _size_and_sample
+        seen = set(sample)
+        while cursor != 0 and len(seen) < _SAMPLE:
+            cursor, sample = yield methodcaller("scan", cursor, count=_SAMPLE)
+            seen.update(sample)
+        ours = sum(1 for key in seen if self._is_entry(key))
+        if cursor == 0 or not seen:
+            return ours
+        return round(int(size) * ours / len(seen))
+
+    def __len__(self) -> int:
+        """The entries, counted cheaply (see ``_sizing``): 0 while the store is skipped."""
+        return self._guarded("count", self._count, None, 0)
+
+    def _count(self, _: None) -> int:
+        return run(self.client, self.timeout, self._sizing())
+
+    # -- connections -----------------------------------------------------------------------
+
     def close(self) -> None:
-        """Close the sync client's connections."""
+        """Close the sync client's connections, and forget the asyncio clients of loops
+        closed without shutting down. The store stays usable: it connects again."""
         self.client.close()
-
-    # -- leases: one computation per key across processes (cache_batch_variable(lock=True))
-
-    def _lease(self, key: str) -> str:
-        return f"{self.prefix}lease:{key}"
-
-    @property
-    def _channel(self) -> str:
-        return f"{self.prefix}released"
-
-    def lease_many(self, keys: Sequence[str], token: str, timeout: float) -> list[str]:
-        """Take the lease of each key nobody holds; the keys leased, in order."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.set(self._lease(key), token, nx=True, px=max(1, int(timeout * 1000)))
-        return [key for key, ok in zip(keys, pipe.execute()) if ok]
-
-    def release_many(self, keys: Sequence[str], token: str) -> None:
-        """Give back the leases still ours, and wake whoever follows them."""
-        if keys:
-            self.client.eval(_RELEASE, len(keys), *map(self._lease, keys), token)
-            self.client.publish(self._channel, b"")
-
-    def follow_many(self, keys: Sequence[str], timeout: float) -> dict[str, Any]:
-        """Wait for keys leased by others: return once each has a value or no lease (its
-        holder failed or its lease expired), or after ``timeout``; the values found."""
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        try:
-            pubsub.subscribe(self._channel)  # before reading: no release is missed
-            deadline = time.monotonic() + timeout
-            while True:
-                found, settled = self._followed(keys, self.get_many(keys))
-                remaining = deadline - time.monotonic()
-                if settled or remaining <= 0:
-                    return found
-                pubsub.get_message(timeout=min(remaining, 1.0))
-        finally:
-            pubsub.close()
-
-    def _followed(self, keys: Sequence[str], found: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """``found`` and whether every other key has lost its lease (nothing to wait for)."""
-        open_keys = [k for k in keys if k not in found]
-        if not open_keys:
-            return found, True
-        leased = self.client.exists(*map(self._lease, open_keys))
-        return found, leased == 0
-
-    async def alease_many(self, keys: Sequence[str], token: str, timeout: float) -> list[str]:
-        pipe = self._async().pipeline(transaction=False)
-        for key in keys:
-            pipe.set(self._lease(key), token, nx=True, px=max(1, int(timeout * 1000)))
-        return [key for key, ok in zip(keys, await pipe.execute()) if ok]
-
-    async def arelease_many(self, keys: Sequence[str], token: str) -> None:
-        if keys:
-            client = self._async()
-            await client.eval(_RELEASE, len(keys), *map(self._lease, keys), token)
-            await client.publish(self._channel, b"")
-
-    async def afollow_many(self, keys: Sequence[str], timeout: float) -> dict[str, Any]:
-        client = self._async()
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self._channel)
-            deadline = time.monotonic() + timeout
-            while True:
-                found = await self.aget_many(keys)
-                open_keys = [k for k in keys if k not in found]
-                leased = await client.exists(*map(self._lease, open_keys)) if open_keys else 0
-                remaining = deadline - time.monotonic()
-                if leased == 0 or remaining <= 0:
-                    return found
-                await pubsub.get_message(timeout=min(remaining, 1.0))
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    # -- async ---------------------------------------------------------------------------
-
-    async def aget_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        if not keys:
-            return {}
-        try:
-            values = await self._async().mget(self._full(keys))
-        except redis.RedisError as exc:
-            self._failed("read", exc)
-            return {}
-        self._succeeded()
-        return self._found(keys, values)
-
-    async def aset_many(self, mapping: Mapping[str, Any]) -> None:
-        if not mapping:
-            return
-        encoded = self._encoded(mapping)
-        ttl_ms = self._ttl_ms()
-        client = self._async()
-        try:
-            if ttl_ms is None:
-                await client.mset(encoded)
-            else:
-                pipe = client.pipeline(transaction=False)
-                for key, data in encoded.items():
-                    pipe.set(key, data, px=ttl_ms)
-                await pipe.execute()
-        except redis.RedisError as exc:
-            self._failed("write", exc)
-            return
-        self._succeeded()
-
-    async def adelete_many(self, keys: Sequence[str]) -> None:
-        full = self._full(keys)
-        client = self._async()
-        for start in range(0, len(full), _CHUNK):
-            if full[start : start + _CHUNK]:
-                await client.unlink(*full[start : start + _CHUNK])
-
-    async def aclear(self, prefix: str | None = None) -> None:
-        client = self._async()
-        batch: list[bytes] = []
-        async for key in client.scan_iter(match=self._pattern(prefix), count=_CHUNK):
-            batch.append(key)
-            if len(batch) >= _CHUNK:
-                await client.unlink(*batch)
-                batch = []
-        if batch:
-            await client.unlink(*batch)
+        self._loops.drop_closed()
 
     async def aclose(self) -> None:
-        """Close the running loop's client (call before the loop ends)."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            client = self._async_clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        """Close the running loop's asyncio client now (it is closed anyway when the loop
+        shuts down, as at the end of ``asyncio.run``)."""
+        await self._loops.aclose()
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, ttl={self.ttl}, prefix={self.prefix!r})"
+
+
+def _size_and_sample(client: Any) -> Any:
+    pipe = client.pipeline(transaction=False)
+    pipe.dbsize()
+    pipe.scan(0, count=_SAMPLE)
+    return pipe.execute()
+
+
+def _strlen(client: Any, keys: list[bytes]) -> Any:
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.strlen(key)
+    return pipe.execute()
