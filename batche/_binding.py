@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import contextlib
+import functools
 import inspect
 import sys
 import types
 import typing
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -23,12 +24,21 @@ _VARIADIC = (_P.VAR_POSITIONAL, _P.VAR_KEYWORD)
 _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
 
 # Batches that are iterable but are not a list of items: a string is not a batch of
-# characters, a dict is not a batch of keys.
-_NOT_A_BATCH = (str, bytes, bytearray, memoryview, cabc.Mapping)
+# characters, a dict is not a batch of keys, a set has no order to answer in (a dict's
+# keys() is a set too, but an ordered one: it is a batch).
+_NOT_A_BATCH = (str, bytes, bytearray, memoryview, cabc.Mapping, cabc.Set)
+
+
+def underlying(func: Any) -> Any:
+    """The function a ``functools.partial`` calls in the end (itself for anything else)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
 
 
 def display_name(func: Callable[..., Any]) -> str:
-    """``qualname()`` as errors show the function."""
+    """``qualname()`` as errors show the function (a partial's function, not its repr)."""
+    func = underlying(func)
     return f"{getattr(func, '__qualname__', None) or getattr(func, '__name__', repr(func))}()"
 
 
@@ -39,11 +49,13 @@ class Binder:
         "_batch_get",
         "_ctx_get",
         "_fast",
+        "_ignore",
         "_nparams",
         "_nrequired",
         "_positions",
         "_signature",
         "_tail_defaults",
+        "_varargs",
         "_varkw",
         "ctx_params",
         "ctx_static_empty",
@@ -69,6 +81,7 @@ class Binder:
         params = list(signature.parameters.values())
         by_name = {p.name: p for p in params}
         self._varkw = next((p.name for p in params if p.kind is _P.VAR_KEYWORD), None)
+        self._varargs = next((p.name for p in params if p.kind is _P.VAR_POSITIONAL), None)
         hints = _type_hints(func)
 
         if names is None:
@@ -77,9 +90,10 @@ class Binder:
             param = by_name.get(name)
             if param is None and self._varkw is None:
                 listed = ", ".join(p.name for p in params) or "none"
+                # batche 0.1.1's words, the bare name first: code may match on them
                 raise BatchDefinitionError(
-                    f"{fname}: batch_variable_name {name!r} must be a valid argument of the "
-                    f"batch function; its parameters are: {listed}"
+                    f"{fname}: {name} must be a valid argument of the batch function "
+                    f"(batch_variable_name={name!r}); its parameters are: {listed}"
                 )
             if param is not None and param.kind in _VARIADIC:
                 raise BatchDefinitionError(
@@ -88,7 +102,7 @@ class Binder:
                 )
             if name in hints and _list_like(hints[name], returned=False) is False:
                 raise BatchDefinitionError(
-                    f"{fname}: {name!r} annotation must be a list of hashable objects, "
+                    f"{fname}: {name} annotation must be a list of hashable objects, "
                     f"not {_show(hints[name])}"
                 )
         if len(set(names)) != len(names):
@@ -111,6 +125,7 @@ class Binder:
                     f"parameters are: {listed}"
                 )
         self.names = names
+        self._ignore = frozenset(ignore)
         self.ctx_params = tuple(
             p.name for p in params if p.name not in names and p.name not in ignore
         )
@@ -149,7 +164,7 @@ class Binder:
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise BatchArgumentError(f"{self.fname}: {exc}") from None
+            raise self._bind_error(args, kwargs, exc) from None
         bound.apply_defaults()
         arguments = bound.arguments
         extra: dict[str, Any] = arguments.get(self._varkw, {}) if self._varkw else {}
@@ -160,12 +175,13 @@ class Binder:
             elif name in extra:
                 batches.append(extra[name])
             else:
-                raise BatchArgumentError(f"{self.fname}: missing the batch argument {name!r}")
+                raise self._missing_batch(name, "")
         ctx = []
         for name in self.ctx_params:
             value = arguments.get(name, ())
             if name == self._varkw:
-                value = tuple(sorted((k, v) for k, v in value.items() if k not in self.names))
+                left_out = self._ignore.union(self.names)
+                value = tuple(sorted((k, v) for k, v in value.items() if k not in left_out))
             ctx.append(value)
         return tuple(batches), tuple(ctx)
 
@@ -196,17 +212,40 @@ class Binder:
                 new_kwargs[name] = batch
         return tuple(new_args), new_kwargs
 
-    def check_ctx(self, ctx: tuple[Any, ...]) -> None:
-        """Raise a clear error when an argument other than the batch is unhashable."""
+    def _bind_error(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], exc: TypeError
+    ) -> BatchArgumentError:
+        """The error of a call that does not bind: naming the batch when it is what is missing."""
+        try:
+            passed = self._signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            passed = {}
+        else:
+            extra = passed.get(self._varkw, {}) if self._varkw else {}
+            for name in self.names:
+                if name not in passed and name not in extra:
+                    return self._missing_batch(name, f" ({exc})")
+        return BatchArgumentError(f"{self.fname}: {exc}")
+
+    def _missing_batch(self, name: str, detail: str) -> BatchArgumentError:
+        # batche 0.1.1's words for a call without its batch, the bare name first
+        return BatchArgumentError(
+            f"{self.fname}: {name} must be a valid argument of the batch function; this call "
+            f"does not pass {name!r}{detail}"
+        )
+
+    def ctx_parts(self, ctx: tuple[Any, ...]) -> Iterator[tuple[str, str, Any]]:
+        """Each value the other arguments put in the key: how errors name it, the name
+        ``ignore=`` takes to leave it out, and the value (``**kwargs`` one by one)."""
         for name, value in zip(self.ctx_params, ctx):
-            try:
-                hash(value)
-            except TypeError:
-                raise BatchArgumentError(
-                    f"{self.fname}: argument {name!r} is part of the cache key but its value "
-                    f"is unhashable ({type(value).__name__}); pass ignore=({name!r},) if it "
-                    "does not change the results, or a hashable value"
-                ) from None
+            if name == self._varkw:
+                for key, item in value:
+                    yield f"argument {key!r} (in **{name})", key, item
+            elif name == self._varargs:
+                for index, item in enumerate(value):
+                    yield f"argument {index} of *{name}", name, item
+            else:
+                yield f"argument {name!r}", name, value
 
 
 def _slot_order(slot: tuple[int | None, str, Any]) -> tuple[int, int]:
@@ -255,17 +294,26 @@ def check_batch(batch: Any, name: str, fname: str) -> list[Any] | tuple[Any, ...
     kind = type(batch)
     if kind is list or kind is tuple:
         return batch  # type: ignore[no-any-return]
-    if isinstance(batch, _NOT_A_BATCH):
-        hint = " (wrap a single item in a list: [item])" if isinstance(batch, (str, bytes)) else ""
-        raise BatchArgumentError(
-            f"{fname}: {name!r} must be a list of items, got {kind.__name__}{hint}"
-        )
+    check_not_a_batch(batch, name, fname)
     try:
         return list(batch)
     except TypeError:
         raise BatchArgumentError(
             f"{fname}: {name!r} must be a list of items, got {kind.__name__}"
         ) from None
+
+
+def check_not_a_batch(batch: Any, name: str, fname: str, what: str = "a list of items") -> None:
+    """Refuse a string, a mapping or a set as a batch (or as ``map``'s iterable)."""
+    if isinstance(batch, _NOT_A_BATCH) and not isinstance(batch, cabc.MappingView):
+        kind = type(batch).__name__
+        if isinstance(batch, (str, bytes, bytearray, memoryview)):
+            hint = " (a string is not a batch of characters: wrap a single item in a list)"
+        elif isinstance(batch, cabc.Set):
+            hint = " (a set has no order to answer in: pass a list, e.g. sorted(...))"
+        else:
+            hint = " (a mapping is not a batch of its keys: pass a list)"
+        raise BatchArgumentError(f"{fname}: {name!r} must be {what}, got {kind}{hint}")
 
 
 # --- annotations -----------------------------------------------------------------------
@@ -281,7 +329,7 @@ _SCALAR_NAMES = {
 
 def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
     """Resolved annotations; those that cannot be resolved stay strings."""
-    target = inspect.unwrap(func)
+    target = inspect.unwrap(underlying(func))
     # Any failure to evaluate them all at once falls back to one by one: an annotation
     # that names something imported only under TYPE_CHECKING must not break decoration.
     with contextlib.suppress(Exception):
