@@ -529,7 +529,8 @@ def test_batch_annotation_is_checked(annotation: str, ok: bool) -> None:
     if ok:
         cache_batch_variable("items")(namespace["f"])
     else:
-        with pytest.raises(BatchDefinitionError, match=r"f\(\): items annotation must be a list of hashable objects, not"):
+        message = r"f\(\): items annotation must be a list of hashable objects, not"
+        with pytest.raises(BatchDefinitionError, match=message):
             cache_batch_variable("items")(namespace["f"])
 
 

@@ -117,4 +117,4 @@ def test_typed_encoder_keeps_types_apart() -> None:
     typed = Encoder("ns", "1", typed=True).keys([1, 1.0, True, "1"], (), None)
     assert len(set(untyped)) == 2
     assert len(set(typed)) == 4
-    assert typed[0] == untyped[0] and typed[3] == untyped[3]  # ints and strings: the same keys
+    assert (typed[0], typed[3]) == (untyped[0], untyped[3])  # ints and strings: the same keys
