@@ -215,16 +215,10 @@ class Binder:
     def _bind_error(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], exc: TypeError
     ) -> BatchArgumentError:
-        """The error of a call that does not bind: naming the batch when it is what is missing."""
-        try:
-            passed = self._signature.bind_partial(*args, **kwargs).arguments
-        except TypeError:
-            passed = {}
-        else:
-            extra = passed.get(self._varkw, {}) if self._varkw else {}
-            for name in self.names:
-                if name not in passed and name not in extra:
-                    return self._missing_batch(name, f" ({exc})")
+        """The error of a call that does not bind: naming the batch when it is missing."""
+        for name, position in zip(self.names, self._positions):
+            if name not in kwargs and (position is None or position >= len(args)):
+                return self._missing_batch(name, f" ({exc})")
         return BatchArgumentError(f"{self.fname}: {exc}")
 
     def _missing_batch(self, name: str, detail: str) -> BatchArgumentError:
