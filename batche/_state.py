@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import threading
 import weakref
 from collections.abc import Callable, Hashable, MutableMapping, Sequence
 from typing import Any
 
-from ._binding import Binder, display_name, underlying
+from ._annotations import annotated_array, underlying
+from ._binding import Binder, display_name
 from ._checks import for_running_loop
 from ._errors import BatchDefinitionError
 from ._inflight import Flights
@@ -161,15 +161,3 @@ def _bound_positionals(func: Any) -> tuple[Any, ...]:
         bound = func.args + bound
         func = func.func
     return bound
-
-
-def annotated_array(func: Callable[..., Any]) -> bool:
-    """True when the return annotation names a numpy array."""
-    annotation = getattr(inspect.unwrap(underlying(func)), "__annotations__", {}).get("return")
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    if not isinstance(text, str):
-        return False
-    origin = getattr(annotation, "__origin__", None)
-    if origin is not None:
-        text = getattr(origin, "__name__", "")
-    return text.split("[", 1)[0].rsplit(".", 1)[-1] in ("ndarray", "NDArray")
