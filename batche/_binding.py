@@ -1,34 +1,32 @@
 """Binding a call: which argument is the batch, what the other arguments contribute to the key.
 
-Everything here is decided once, at decoration time, from the signature; the per-call
-work is a tuple slice in the common cases and ``Signature.bind`` in the rest.
+Everything here is decided once, at decoration time, from the signature (checked by
+``_annotations.py``); the per-call work is a tuple slice in the common cases and
+``Signature.bind`` in the rest.
 """
 
 from __future__ import annotations
 
 import collections.abc as cabc
-import contextlib
 import inspect
-import sys
-import types
-import typing
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from operator import itemgetter
 from typing import Any
 
+from ._annotations import POSITIONAL, check_definition, type_hints, underlying
 from ._errors import BatchArgumentError, BatchDefinitionError
 
 _P = inspect.Parameter
-_VARIADIC = (_P.VAR_POSITIONAL, _P.VAR_KEYWORD)
-_POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
 
 # Batches that are iterable but are not a list of items: a string is not a batch of
-# characters, a dict is not a batch of keys.
-_NOT_A_BATCH = (str, bytes, bytearray, memoryview, cabc.Mapping)
+# characters, a dict is not a batch of keys, a set has no order to answer in (a dict's
+# keys() is a set too, but an ordered one: it is a batch).
+_NOT_A_BATCH = (str, bytes, bytearray, memoryview, cabc.Mapping, cabc.Set)
 
 
 def display_name(func: Callable[..., Any]) -> str:
-    """``qualname()`` as errors show the function."""
+    """``qualname()`` as errors show the function (a partial's function, not its repr)."""
+    func = underlying(func)
     return f"{getattr(func, '__qualname__', None) or getattr(func, '__name__', repr(func))}()"
 
 
@@ -39,11 +37,13 @@ class Binder:
         "_batch_get",
         "_ctx_get",
         "_fast",
+        "_ignore",
         "_nparams",
         "_nrequired",
         "_positions",
         "_signature",
         "_tail_defaults",
+        "_varargs",
         "_varkw",
         "ctx_params",
         "ctx_static_empty",
@@ -69,48 +69,10 @@ class Binder:
         params = list(signature.parameters.values())
         by_name = {p.name: p for p in params}
         self._varkw = next((p.name for p in params if p.kind is _P.VAR_KEYWORD), None)
-        hints = _type_hints(func)
-
-        if names is None:
-            names = (_guess_batch_name(params, hints, fname),)
-        for name in names:
-            param = by_name.get(name)
-            if param is None and self._varkw is None:
-                listed = ", ".join(p.name for p in params) or "none"
-                raise BatchDefinitionError(
-                    f"{fname}: batch_variable_name {name!r} must be a valid argument of the "
-                    f"batch function; its parameters are: {listed}"
-                )
-            if param is not None and param.kind in _VARIADIC:
-                raise BatchDefinitionError(
-                    f"{fname}: the batch parameter {name!r} cannot be *{name} or **{name}; "
-                    "name a parameter that receives the list itself"
-                )
-            if name in hints and _list_like(hints[name], returned=False) is False:
-                raise BatchDefinitionError(
-                    f"{fname}: {name!r} annotation must be a list of hashable objects, "
-                    f"not {_show(hints[name])}"
-                )
-        if len(set(names)) != len(names):
-            raise BatchDefinitionError(f"{fname}: batch_variable_name repeats a name: {names}")
-        if "return" in hints and _list_like(hints["return"], returned=True) is False:
-            raise BatchDefinitionError(
-                f"{fname}: return annotation must be a list (or tuple, Sequence, numpy "
-                f"array) with one result per item, not {_show(hints['return'])}"
-            )
-        for name in ignore:
-            if name in names:
-                raise BatchDefinitionError(
-                    f"{fname}: ignore= names the batch parameter {name!r}; the batch is "
-                    "always part of the key"
-                )
-            if name not in by_name and self._varkw is None:
-                listed = ", ".join(p.name for p in params)
-                raise BatchDefinitionError(
-                    f"{fname}: ignore= names {name!r}, which is not a parameter; its "
-                    f"parameters are: {listed}"
-                )
+        self._varargs = next((p.name for p in params if p.kind is _P.VAR_POSITIONAL), None)
+        names = check_definition(params, names, ignore, type_hints(func), fname)
         self.names = names
+        self._ignore = frozenset(ignore)
         self.ctx_params = tuple(
             p.name for p in params if p.name not in names and p.name not in ignore
         )
@@ -123,7 +85,7 @@ class Binder:
 
         # Fast path: a function of plain positional-or-keyword parameters, called with
         # positional arguments only (the common `embed(texts)`), binds by slicing.
-        self._fast = all(p.kind in _POSITIONAL for p in params)
+        self._fast = all(p.kind in POSITIONAL for p in params)
         self._nparams = len(params)
         self._nrequired = sum(p.default is _P.empty for p in params)
         defaults = [p.default for p in params]
@@ -149,7 +111,7 @@ class Binder:
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise BatchArgumentError(f"{self.fname}: {exc}") from None
+            raise self._bind_error(args, kwargs, exc) from None
         bound.apply_defaults()
         arguments = bound.arguments
         extra: dict[str, Any] = arguments.get(self._varkw, {}) if self._varkw else {}
@@ -160,12 +122,13 @@ class Binder:
             elif name in extra:
                 batches.append(extra[name])
             else:
-                raise BatchArgumentError(f"{self.fname}: missing the batch argument {name!r}")
+                raise self._missing_batch(name, "")
         ctx = []
         for name in self.ctx_params:
             value = arguments.get(name, ())
             if name == self._varkw:
-                value = tuple(sorted((k, v) for k, v in value.items() if k not in self.names))
+                left_out = self._ignore.union(self.names)
+                value = tuple(sorted((k, v) for k, v in value.items() if k not in left_out))
             ctx.append(value)
         return tuple(batches), tuple(ctx)
 
@@ -196,17 +159,34 @@ class Binder:
                 new_kwargs[name] = batch
         return tuple(new_args), new_kwargs
 
-    def check_ctx(self, ctx: tuple[Any, ...]) -> None:
-        """Raise a clear error when an argument other than the batch is unhashable."""
+    def _bind_error(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], exc: TypeError
+    ) -> BatchArgumentError:
+        """The error of a call that does not bind: naming the batch when it is missing."""
+        for name, position in zip(self.names, self._positions):
+            if name not in kwargs and (position is None or position >= len(args)):
+                return self._missing_batch(name, f" ({exc})")
+        return BatchArgumentError(f"{self.fname}: {exc}")
+
+    def _missing_batch(self, name: str, detail: str) -> BatchArgumentError:
+        # batche 0.1.1's words for a call without its batch, the bare name first
+        return BatchArgumentError(
+            f"{self.fname}: {name} must be a valid argument of the batch function; this call "
+            f"does not pass {name!r}{detail}"
+        )
+
+    def ctx_parts(self, ctx: tuple[Any, ...]) -> Iterator[tuple[str, str, Any]]:
+        """Each value the other arguments put in the key: how errors name it, the name
+        ``ignore=`` takes to leave it out, and the value (``**kwargs`` one by one)."""
         for name, value in zip(self.ctx_params, ctx):
-            try:
-                hash(value)
-            except TypeError:
-                raise BatchArgumentError(
-                    f"{self.fname}: argument {name!r} is part of the cache key but its value "
-                    f"is unhashable ({type(value).__name__}); pass ignore=({name!r},) if it "
-                    "does not change the results, or a hashable value"
-                ) from None
+            if name == self._varkw:
+                for key, item in value:
+                    yield f"argument {key!r} (in **{name})", key, item
+            elif name == self._varargs:
+                for index, item in enumerate(value):
+                    yield f"argument {index} of *{name}", name, item
+            else:
+                yield f"argument {name!r}", name, value
 
 
 def _slot_order(slot: tuple[int | None, str, Any]) -> tuple[int, int]:
@@ -217,7 +197,7 @@ def _slot_order(slot: tuple[int | None, str, Any]) -> tuple[int, int]:
 def _position(params: list[inspect.Parameter], name: str) -> int | None:
     """Index of a parameter among the positional ones, None for keyword-only."""
     for index, param in enumerate(params):
-        if param.kind not in _POSITIONAL:
+        if param.kind not in POSITIONAL:
             return None
         if param.name == name:
             return index
@@ -233,33 +213,12 @@ def _tuple_getter(index: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[A
     return itemgetter(*index)
 
 
-def _guess_batch_name(params: list[inspect.Parameter], hints: dict[str, Any], fname: str) -> str:
-    """The batch parameter of a function decorated without naming it."""
-    plain = [p for p in params if p.kind not in _VARIADIC]
-    if plain and plain[0].name in ("self", "cls"):
-        plain = plain[1:]
-    if len(plain) == 1:
-        return plain[0].name
-    listy = [p.name for p in plain if p.name in hints and _list_like(hints[p.name], False)]
-    if len(listy) == 1:
-        return listy[0]
-    shown = ", ".join(p.name for p in plain) or "none"
-    raise BatchDefinitionError(
-        f"{fname}: cannot tell which parameter holds the batch (parameters: {shown}); "
-        "pass batch_variable_name="
-    )
-
-
 def check_batch(batch: Any, name: str, fname: str) -> list[Any] | tuple[Any, ...]:
     """The items of one batch argument as a sequence, or a clear error."""
     kind = type(batch)
     if kind is list or kind is tuple:
         return batch  # type: ignore[no-any-return]
-    if isinstance(batch, _NOT_A_BATCH):
-        hint = " (wrap a single item in a list: [item])" if isinstance(batch, (str, bytes)) else ""
-        raise BatchArgumentError(
-            f"{fname}: {name!r} must be a list of items, got {kind.__name__}{hint}"
-        )
+    check_not_a_batch(batch, name, fname)
     try:
         return list(batch)
     except TypeError:
@@ -268,85 +227,14 @@ def check_batch(batch: Any, name: str, fname: str) -> list[Any] | tuple[Any, ...
         ) from None
 
 
-# --- annotations -----------------------------------------------------------------------
-
-_SEQUENCE_NAMES = {"list", "List", "tuple", "Tuple", "Sequence", "MutableSequence"}
-_ARRAY_NAMES = {"ndarray", "NDArray", "Tensor", "ArrayLike"}
-_ITERABLE_NAMES = {"Iterable", "Collection", "Iterator", "Generator"}
-_SCALAR_NAMES = {
-    "str", "bytes", "bytearray", "int", "float", "bool", "complex", "dict", "Dict",
-    "Mapping", "MutableMapping", "set", "Set", "frozenset", "FrozenSet", "None",
-}  # fmt: skip
-
-
-def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
-    """Resolved annotations; those that cannot be resolved stay strings."""
-    target = inspect.unwrap(func)
-    # Any failure to evaluate them all at once falls back to one by one: an annotation
-    # that names something imported only under TYPE_CHECKING must not break decoration.
-    with contextlib.suppress(Exception):
-        return typing.get_type_hints(target)
-    raw = getattr(target, "__annotations__", {}) or {}
-    namespace = getattr(target, "__globals__", {})
-    hints: dict[str, Any] = {}
-    for name, annotation in raw.items():
-        if isinstance(annotation, str):
-            # The function's own annotation text, in its own module: what get_type_hints
-            # evaluates too. One that still fails is judged by its text later.
-            with contextlib.suppress(Exception):
-                annotation = eval(annotation, dict(namespace))  # noqa: S307
-        hints[name] = annotation
-    return hints
-
-
-def _list_like(annotation: Any, returned: bool) -> bool | None:
-    """True for a list-like annotation, False for one that is not, None when unknown."""
-    if isinstance(annotation, str):
-        return _list_like_text(annotation, returned)
-    if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):
-        return None
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _list_like(typing.get_args(annotation)[0], returned)
-    if origin is typing.Union or (sys.version_info >= (3, 10) and origin is types.UnionType):
-        members = [a for a in typing.get_args(annotation) if a is not type(None)]
-        verdicts = [_list_like(a, returned) for a in members]
-        if any(verdicts):
-            return True
-        return False if all(v is False for v in verdicts) else None
-    cls = origin if origin is not None else annotation
-    if annotation is None or cls is type(None):
-        return False
-    if not isinstance(cls, type):
-        return None
-    if issubclass(cls, (str, bytes, bytearray, cabc.Mapping, cabc.Set)):
-        return False
-    if issubclass(cls, cabc.Sequence) or cls.__name__ in _ARRAY_NAMES:
-        return True
-    if not returned and issubclass(cls, cabc.Iterable):
-        return True
-    return hasattr(cls, "__getitem__") and hasattr(cls, "__len__")
-
-
-def _list_like_text(text: str, returned: bool) -> bool | None:
-    """Judge an annotation that could not be evaluated by its text alone."""
-    members = [m.strip() for m in text.split("|")]
-    if len(members) > 1:
-        verdicts = [_list_like_text(m, returned) for m in members if m != "None"]
-        return True if any(verdicts) else (None if None in verdicts else False)
-    head = text.split("[", 1)[0].strip().rsplit(".", 1)[-1]
-    if head == "Optional" and "[" in text:
-        return _list_like_text(text.split("[", 1)[1].rsplit("]", 1)[0], returned)
-    if head in _SEQUENCE_NAMES or head in _ARRAY_NAMES:
-        return True
-    if head in _ITERABLE_NAMES:
-        return None if returned else True
-    if head in _SCALAR_NAMES:
-        return False
-    return None
-
-
-def _show(annotation: Any) -> str:
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "")
+def check_not_a_batch(batch: Any, name: str, fname: str, what: str = "a list of items") -> None:
+    """Refuse a string, a mapping or a set as a batch (or as ``map``'s iterable)."""
+    if isinstance(batch, _NOT_A_BATCH) and not isinstance(batch, cabc.MappingView):
+        kind = type(batch).__name__
+        if isinstance(batch, (str, bytes, bytearray, memoryview)):
+            hint = " (a string is not a batch of characters: wrap a single item in a list)"
+        elif isinstance(batch, cabc.Set):
+            hint = " (a set has no order to answer in: pass a list, e.g. sorted(...))"
+        else:
+            hint = " (a mapping is not a batch of its keys: pass a list)"
+        raise BatchArgumentError(f"{fname}: {name!r} must be {what}, got {kind}{hint}")

@@ -10,9 +10,10 @@ from collections.abc import Hashable, Iterable, Iterator, Sequence
 from itertools import islice, repeat
 from typing import Any
 
-from ._binding import check_batch
+from ._binding import check_batch, check_not_a_batch
 from ._errors import BatchArgumentError
 from ._instructions import Call
+from ._keys import UnstableKeyError, canonical, typed_key
 from ._options import check_chunk_size
 from ._store_access import StoreAccess
 
@@ -49,7 +50,7 @@ class CallPlanning(StoreAccess):
         try:
             values, complete = self.store.lookup(keys)
         except TypeError as exc:
-            raise self.unhashable(items, keys, ctx) or exc from None
+            raise self.unusable(items, ctx) or exc from None
         if complete:
             return self._all_hits(values)  # type: ignore[arg-type]
         return Call(args, kwargs, sources, seqs or (items,), keys, values, generation)
@@ -58,34 +59,64 @@ class CallPlanning(StoreAccess):
         """The key of each item: the item (or ``key(item)``), with the context if any.
 
         For a store outside the process: a stable digest of namespace, version, item
-        key and context (``namespace:version:digest``).
+        key and context (``namespace:version:digest``). With ``typed``, keys that tell
+        types apart (``typed_key``); the digest does so too.
         """
         if self.encoder is not None:
-            return self.encoder.keys(items, ctx, self.key, self.shown_names, self.binder.ctx_params)
+            try:
+                return self.encoder.keys(items, ctx, self.key)
+            except UnstableKeyError as exc:
+                raise self.unusable(items, ctx) or exc from None
         base = items if self.key is None else list(map(self.key, items))
+        if self.typed:
+            base = list(map(typed_key, base))
+            ctx = typed_key(ctx)
         if self.binder.ctx_static_empty:
             return base
         return list(zip(base, repeat(ctx)))
 
-    def unhashable(
-        self, items: Sequence[Any], keys: Sequence[Hashable], ctx: tuple[Any, ...]
-    ) -> BatchArgumentError | None:
-        """The error that names what made a lookup fail with TypeError, if it is ours."""
-        self.binder.check_ctx(ctx)
-        for index, (item, key) in enumerate(zip(items, keys)):
-            try:
-                hash(key)
-            except TypeError:
-                if self.key is None:
-                    return BatchArgumentError(
-                        f"{self.fname}: item {index} of {self.shown_names} is unhashable "
-                        f"({type(item).__name__}); pass key= to cache_batch_variable to map "
-                        "each item to a hashable key"
-                    )
+    def unusable(self, items: Sequence[Any], ctx: tuple[Any, ...]) -> BatchArgumentError | None:
+        """The error naming the first value that cannot be part of a key, if one cannot.
+
+        Every store refuses the same values, in the same words: unhashable ones (as a
+        dict would); a store outside the process also those with no stable encoding.
+        """
+        for label, name, value in self.binder.ctx_parts(ctx):
+            if not _hashable(value):
                 return BatchArgumentError(
-                    f"{self.fname}: key= returned an unhashable {type(key).__name__} for "
-                    f"item {index} of {self.shown_names}"
+                    f"{self.fname}: {label} is part of the cache key but its value is "
+                    f"unhashable ({type(value).__name__}); pass ignore=({name!r},) if it does "
+                    "not change the results, or a hashable value"
                 )
+            error = self._unstable(value, label)
+            if error is not None:
+                return error
+        for index, item in enumerate(items):
+            key = item if self.key is None else self.key(item)
+            where = f"item {index} of {self.shown_names}"
+            if _hashable(key):
+                error = self._unstable(key, where + (" (its key=)" if self.key else ""))
+                if error is not None:
+                    return error
+            elif self.key is None:
+                return BatchArgumentError(
+                    f"{self.fname}: {where} is unhashable ({type(item).__name__}); pass key= "
+                    "to cache_batch_variable to map each item to a hashable key"
+                )
+            else:
+                return BatchArgumentError(
+                    f"{self.fname}: key= returned an unhashable {type(key).__name__} for {where}"
+                )
+        return None
+
+    def _unstable(self, value: Any, where: str) -> BatchArgumentError | None:
+        """With a store outside the process: the error if ``value`` has no stable encoding."""
+        if self.encoder is None:
+            return None
+        try:
+            canonical(value, where, typed=self.typed)
+        except UnstableKeyError as exc:
+            return UnstableKeyError(f"{self.fname}: {exc}")
         return None
 
     def chunks(
@@ -97,6 +128,9 @@ class CallPlanning(StoreAccess):
     ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
         """The calls ``map`` makes: one per chunk of ``iterable``."""
         check_chunk_size(self.fname, chunk_size)
+        check_not_a_batch(
+            iterable, self.binder.names[0], f"{self.fname[:-2]}.map()", "an iterable of items"
+        )
         iterator = iter(iterable)
         while True:
             chunk = list(islice(iterator, chunk_size))
@@ -127,5 +161,13 @@ class CallPlanning(StoreAccess):
             if self.store is not None:
                 self.store.delete_many(keys)
         except TypeError as exc:
-            raise self.unhashable(items, keys, ctx) or exc from None
+            raise self.unusable(items, ctx) or exc from None
         return keys
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True

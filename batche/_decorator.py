@@ -23,6 +23,7 @@ from ._options import (
 from ._state import KeyFunc
 from ._wrappers import AsyncCachedBatchFunction, CachedBatchFunction, P, R
 from .stores._base import Store
+from .stores._memory import MemoryStore
 
 __all__ = ["cache_batch_variable"]
 
@@ -64,6 +65,7 @@ def cache_batch_variable(
     key: KeyFunc | None = None,
     ignore: str | Iterable[str] = (),
     max_batch_size: int | None = None,
+    typed: bool = False,
     namespace: str | None = None,
     version: str | int = 1,
     local_maxsize: int | None = None,
@@ -79,6 +81,7 @@ def cache_batch_variable(
     key: KeyFunc | None = None,
     ignore: str | Iterable[str] = (),
     max_batch_size: int | None = None,
+    typed: bool = False,
     namespace: str | None = None,
     version: str | int = 1,
     local_maxsize: int | None = None,
@@ -105,6 +108,9 @@ def cache_batch_variable(
         ignore: names of arguments left out of the key (``"self"``, ``"client"``).
         max_batch_size: most items sent to the function in one call; misses go in
             chunks, each stored as soon as it is computed.
+        typed: as ``functools.lru_cache``'s: items of different types are different
+            items (``1``, ``1.0`` and ``True`` are three; ``0.0`` and ``-0.0`` two). By
+            default items that compare equal share an entry, in every store.
         namespace: with a store outside the process (``SQLiteStore``, ``RedisStore``):
             the part of every key that tells this function's entries apart (default:
             the function's module and qualified name).
@@ -130,23 +136,24 @@ def cache_batch_variable(
         "key": key,
         "ignore": check_ignore(ignore),
         "max_batch_size": max_batch_size,
+        "typed": typed,
         **check_remote_options(cache, namespace, version, local_maxsize, lock, lock_timeout),
     }
-    check_key_and_batch_size(key, max_batch_size)
+    check_key_and_batch_size(key, max_batch_size, typed)
     return _Decorator(options)
 
 
 def _decorate(
     func: Any,
     names: tuple[str, ...] | None,
-    mapping: MutableMapping[Hashable, Any] | Store | None,
+    mapping: MutableMapping[Hashable, Any] | MemoryStore | Store | None,
     key: KeyFunc | None = None,
     ignore: tuple[str, ...] = (),
     max_batch_size: int | None = None,
-    **remote: Any,
+    **options: Any,
 ) -> Any:
     if isinstance(func, (classmethod, staticmethod)):
-        wrapped = _decorate(func.__func__, names, mapping, key, ignore, max_batch_size, **remote)
+        wrapped = _decorate(func.__func__, names, mapping, key, ignore, max_batch_size, **options)
         return type(func)(wrapped)
     if not callable(func):
         raise BatchDefinitionError(
@@ -159,7 +166,7 @@ def _decorate(
         key=key,
         ignore=ignore,
         max_batch_size=max_batch_size,
-        **remote,
+        **options,
     )
     if is_async_callable(func):
         return AsyncCachedBatchFunction(core)

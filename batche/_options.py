@@ -45,8 +45,13 @@ def check_ignore(ignore: Any) -> tuple[str, ...]:
     return names
 
 
-def check_store(maxsize: Any, cache: Any, ttl: Any) -> MutableMapping[Hashable, Any] | Store | None:
-    """The mapping ``maxsize``, ``cache`` and ``ttl`` describe (None: a new dict)."""
+def check_store(
+    maxsize: Any, cache: Any, ttl: Any
+) -> MutableMapping[Hashable, Any] | MemoryStore | Store | None:
+    """The store ``maxsize``, ``cache`` and ``ttl`` describe (None: a new dict).
+
+    A store passed with ``cache=`` is used as it is: ``embed.cache`` is that object.
+    """
     if maxsize is not None and not int_at_least(maxsize, 0):
         raise BatchDefinitionError(
             f"cache_batch_variable(): maxsize must be None or an int >= 0, got {maxsize!r}"
@@ -61,9 +66,7 @@ def check_store(maxsize: Any, cache: Any, ttl: Any) -> MutableMapping[Hashable, 
                 "cache_batch_variable(): pass either cache= or maxsize=/ttl=, not both; "
                 "bound the cache you pass instead"
             )
-        if isinstance(cache, MemoryStore):
-            return cache.mapping
-        if not isinstance(cache, (MutableMapping, Store)):
+        if not isinstance(cache, (MutableMapping, MemoryStore, Store)):
             raise BatchDefinitionError(
                 f"cache_batch_variable(): cache must be a MutableMapping (dict, cachetools "
                 f"cache) or a store (SQLiteStore, RedisStore), got {type(cache).__name__}"
@@ -131,10 +134,12 @@ def check_remote_options(
     }
 
 
-def check_key_and_batch_size(key: Any, max_batch_size: Any) -> None:
-    """``key`` is None or callable; ``max_batch_size`` is None or an int >= 1."""
+def check_key_and_batch_size(key: Any, max_batch_size: Any, typed: Any = False) -> None:
+    """``key`` is None or callable; ``max_batch_size`` is None or an int >= 1; ``typed`` a bool."""
     if key is not None and not callable(key):
         raise BatchDefinitionError(f"cache_batch_variable(): key must be callable, got {key!r}")
+    if not isinstance(typed, bool):
+        raise BatchDefinitionError(f"cache_batch_variable(): typed must be a bool, got {typed!r}")
     if max_batch_size is not None and not int_at_least(max_batch_size, 1):
         raise BatchDefinitionError(
             f"cache_batch_variable(): max_batch_size must be None or an int >= 1, got "

@@ -41,7 +41,7 @@ class StoreAccess(CoreState):
             wanted = list(dict.fromkeys(keys))
         else:
             wanted = list(dict.fromkeys(k for k, v in zip(keys, values) if v is MISS))
-        found = yield StoreIO(self.remote, "get_many", wanted)
+        found = yield from self.read_remote(wanted)
         if not found:
             return values
         if self.store is not None:  # the in-memory layer keeps what was read
@@ -51,13 +51,13 @@ class StoreAccess(CoreState):
     def _present(self, keys: list[Hashable]) -> Engine:
         """What the store holds of ``keys`` (one outside the process: through the driver)."""
         if self.remote is not None:
-            return (yield StoreIO(self.remote, "get_many", keys))
+            return (yield from self.read_remote(keys))
         return self.store.get_many(keys)  # type: ignore[union-attr]
 
     def _keep(self, todo_plan: Plan, keys: list[Hashable], rows: list[Any]) -> Engine:
         """Store the checked results of ``keys``: outside the process, then in memory."""
         if self.remote is not None:
-            yield StoreIO(self.remote, "set_many", dict(zip(keys, rows)))
+            yield StoreIO(self.remote, "set_many", self.remote_entries(keys, rows))
         if self.store is not None:
             order = todo_plan.write_order(keys)
             if order is keys:

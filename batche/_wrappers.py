@@ -27,6 +27,7 @@ from ._instructions import Call
 from ._options import check_chunk_size
 from ._store_access import CacheInfo
 from .stores._base import Store
+from .stores._memory import MemoryStore
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -50,7 +51,7 @@ class _Wrapper:
         functools.update_wrapper(self, core.func)  # type: ignore[arg-type]
 
     @property
-    def cache(self) -> MutableMapping[Hashable, Any] | Store:
+    def cache(self) -> MutableMapping[Hashable, Any] | MemoryStore | Store:
         """The store, as passed with ``cache=`` (or made from ``maxsize``/``ttl``)."""
         return self._core.mapping
 

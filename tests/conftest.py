@@ -236,3 +236,50 @@ def own_redis(tmp_path: Any) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# -- every kind of store ---------------------------------------------------------------------
+
+STORE_KINDS = ["memory", "sqlite", "redis"]
+
+
+class Stores:
+    """Store objects of one kind on one storage: a second object is what a second process
+    would open (memory: the same dict), closed at the end of the test."""
+
+    def __init__(self, kind: str, directory: Any, url: str | None) -> None:
+        self.kind = kind
+        self.directory = directory
+        self.url = url
+        self.shared: dict[Any, Any] = {}
+        self.made: list[Any] = []
+
+    def new(self, **options: Any) -> Any:
+        from batche.stores import MemoryStore, RedisStore, SQLiteStore
+
+        if self.kind == "memory":
+            store: Any = MemoryStore(self.shared)
+        elif self.kind == "sqlite":
+            store = SQLiteStore(self.directory / "cache.db", **options)
+        else:
+            store = RedisStore(self.url, **options)
+        self.made.append(store)
+        return store
+
+    __call__ = new
+
+    def close(self) -> None:
+        for store in self.made:
+            if hasattr(store, "close"):
+                store.close()
+
+
+@pytest.fixture(params=STORE_KINDS)
+def stores(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Stores]:
+    """A factory of stores of each kind in turn: memory, SQLite (a file), Redis (a server)."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    made = Stores(request.param, tmp_path, url)
+    try:
+        yield made
+    finally:
+        made.close()

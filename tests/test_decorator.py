@@ -93,7 +93,7 @@ def test_batch_through_kwargs_and_extra_kwargs_in_key() -> None:
     assert embed(texts=["a"], dim=3) == ["a[('dim', 3)]"]
     assert embed(texts=["a"], dim=4) == ["a[('dim', 4)]"]
     assert rec.calls == [["a"], ["a"]]
-    with pytest.raises(BatchArgumentError, match=r"embed\(\): missing the batch argument 'texts'"):
+    with pytest.raises(BatchArgumentError, match=r"embed\(\): texts must be a valid argument"):
         embed(dim=3)
 
 
@@ -499,7 +499,7 @@ def test_missing_batch_parameter_at_decoration_lists_parameters() -> None:
         def embed(texts: list[str], model: str) -> list[str]:
             return texts
 
-    assert "'txts' must be a valid argument of the batch function" in str(caught.value)
+    assert "embed(): txts must be a valid argument of the batch function" in str(caught.value)
     assert "texts, model" in str(caught.value)
     assert isinstance(caught.value, BatcheException)
     assert isinstance(caught.value, TypeError)
@@ -529,7 +529,8 @@ def test_batch_annotation_is_checked(annotation: str, ok: bool) -> None:
     if ok:
         cache_batch_variable("items")(namespace["f"])
     else:
-        with pytest.raises(BatchDefinitionError, match="'items' annotation must be a list"):
+        message = r"f\(\): items annotation must be a list of hashable objects, not"
+        with pytest.raises(BatchDefinitionError, match=message):
             cache_batch_variable("items")(namespace["f"])
 
 
@@ -585,8 +586,9 @@ def test_definition_errors_name_the_function() -> None:
 
 def test_wrong_call_is_a_clear_error(harness: Harness) -> None:
     f = harness.decorate(Recorder())
-    with pytest.raises(BatchArgumentError, match=r"f\(\): missing a required argument: 'items'"):
+    with pytest.raises(BatchArgumentError, match=r"f\(\): items must be a valid argument") as e:
         harness.run(f())
+    assert "(missing a required argument: 'items')" in str(e.value)
     with pytest.raises(TypeError, match=r"f\(\): got an unexpected keyword argument 'x'"):
         harness.run(f(["a"], x=1))
 

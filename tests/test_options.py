@@ -21,6 +21,7 @@ from batche import BatchDefinitionError, cache_batch_variable
         ({"max_batch_size": 0}, "max_batch_size must be None or an int >= 1, got 0"),
         ({"ignore": [1]}, "ignore must be a name or names of parameters"),
         ({"batch_variable_name": 3}, "batch_variable_name must be a parameter name"),
+        ({"typed": 1}, "typed must be a bool, got 1"),
     ],
 )
 def test_bad_options_fail_at_decoration(options: dict[str, Any], message: str) -> None:

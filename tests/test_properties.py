@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
+import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import cachetools
+import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batche import cache_batch_variable
+from batche.stores import RedisStore, SQLiteStore
+
+from .conftest import Stores
 
 ITEMS = st.one_of(st.integers(-3, 12), st.sampled_from(["a", "b", "c", "", "é"]), st.none())
 BATCH = st.lists(ITEMS, max_size=12)
@@ -117,6 +123,96 @@ def test_map_equals_plain(corpus: list[Any], chunk_size: int) -> None:
     assert list(f.map(iter(corpus), chunk_size=chunk_size)) == [reference(i, "m") for i in corpus]
 
 
+# -- one rule for items that compare equal but differ, in every store ----------------------
+
+# 1, 1.0, True, np.int64(1) compare equal; so do 0, 0.0, -0.0, False; math.nan never equals
+# itself but is one object (as is np.nan); tuples nest them.
+TRICKY = st.sampled_from(
+    [1, 1.0, True, np.int64(1), np.float64(1.0), 0, 0.0, -0.0, False, 2, 2.0, 0.5, "1", b"1",
+     None, math.nan, (1,), (1.0,), (True, "a"), (0.0, -0.0)]
+)  # fmt: skip
+TRICKY_CALLS = st.lists(
+    st.tuples(st.lists(TRICKY, max_size=6), st.sampled_from(["m", 1, 1.0, True])), max_size=8
+)
+
+
+def run_on(store: Any, calls: list[tuple[list[Any], Any]], typed: bool) -> list[Any]:
+    """The answers of ``calls`` and the batches the function computed, in order."""
+    seen: list[Any] = []
+
+    def body(items: list[Any], model: Any = "m") -> list[Any]:
+        seen.append([reference(i, repr(model)) for i in items])
+        return [reference(i, repr(model)) for i in items]
+
+    body.__qualname__ = f"body_{uuid.uuid4().hex}"  # a namespace of its own per example
+    f = cache_batch_variable("items", cache=store, typed=typed)(body)
+    answers = [f(batch, model=model) for batch, model in calls]
+    return [answers, seen]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(calls=TRICKY_CALLS, typed=st.booleans())
+def test_every_store_follows_one_rule_for_equal_items(
+    redis_url: str, tmp_path: Path, calls: list[tuple[list[Any], Any]], typed: bool
+) -> None:
+    """Memory, SQLite and Redis give the same answers and compute the same batches."""
+    outcomes = {}
+    for kind, store in (
+        ("memory", {}),
+        ("sqlite", SQLiteStore(tmp_path / "rule.db")),
+        ("redis", RedisStore(redis_url)),
+    ):
+        outcomes[kind] = run_on(store, calls, typed)
+        if hasattr(store, "close"):
+            store.close()
+    assert outcomes["sqlite"] == outcomes["memory"]
+    assert outcomes["redis"] == outcomes["memory"]
+    if not typed:  # the rule of a dict (and lru_cache): equal items are one entry
+        entries: dict[Any, Any] = {}
+        for batch, model in calls:
+            for item in batch:
+                entries.setdefault((item, model), reference(item, repr(model)))
+        expected = [[entries[item, model] for item in batch] for batch, model in calls]
+        assert outcomes["memory"][0] == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        (False, ["int 1", "int 1", "int 1", "float 0.0", "float 0.0"]),
+        (True, ["int 1", "float 1.0", "bool True", "float 0.0", "float -0.0"]),
+    ],
+)
+def test_typed_keeps_equal_items_apart_in_every_store(
+    stores: Stores, typed: bool, expected: list[str]
+) -> None:
+    def describe(items: list[Any]) -> list[str]:
+        return [f"{type(i).__name__} {i}" for i in items]
+
+    f = cache_batch_variable("items", cache=stores.new(), typed=typed)(describe)
+    assert [f([item])[0] for item in (1, 1.0, True, 0.0, -0.0)] == expected
+    assert f.cache_info().misses == len(set(expected))
+
+
+def test_nan_in_memory_is_found_again_only_as_the_same_object(stores: Stores) -> None:
+    """Documented: outside the process every NaN is one item; in memory, as in a dict, a
+    NaN is found again only when it is the same object (math.nan, np.nan are)."""
+    f = cache_batch_variable("items", cache=stores.new())(lambda items: [str(i) for i in items])
+    f.cache_clear()
+    assert f([math.nan, math.nan, float("nan"), float("nan")]) == ["nan"] * 4
+    assert f([math.nan]) == ["nan"]
+    misses = f.cache_info().misses
+    assert misses == (3 if stores.kind == "memory" else 1)
+    typed = cache_batch_variable("items", cache=stores.new(), typed=True)(
+        lambda items: [str(i) for i in items]
+    )
+    typed.cache_clear()
+    assert typed([math.nan, float("nan"), np.float64("nan")]) == ["nan"] * 3
+    assert typed.cache_info().misses == 2  # typed: every NaN of a type is one item, everywhere
+
+
 # -- batche 0.1.1, the real package -------------------------------------------------------
 
 
@@ -174,12 +270,28 @@ def test_legacy_import_paths_and_errors(legacy: ModuleType) -> None:
     exec(compile(source, "<legacy-functions>", "exec", dont_inherit=True), namespace)
     pairs = ((legacy.cache_batch_variable, old_exc), (cache_batch_variable, BatcheException))
     for decorator, exc_type in pairs:
+        # 0.1.1's exact phrases, which code may match on, are in our messages too
         f = decorator(batch_variable_name="batch_items")(namespace["wrong"])
-        with pytest.raises(exc_type, match="same length as the batch"):
-            f([1, 2])
-        with pytest.raises(exc_type, match="must be a valid argument of the batch function"):
-            decorator(batch_variable_name="nope")(namespace["wrong"])
-        with pytest.raises(exc_type, match="annotation must be a list of hashable objects"):
-            decorator(batch_variable_name="batch_items")(namespace["bad_annotation"])
-        with pytest.raises(exc_type, match="return annotation must be a list"):
-            decorator(batch_variable_name="batch_items")(namespace["bad_return"])
+        assert _SAME_LENGTH in raised(exc_type, f, [1, 2])
+        assert "batch_items must be a valid argument of the batch function" in raised(exc_type, f)
+        nope = decorator(batch_variable_name="nope")
+        assert "nope must be a valid argument of the batch function" in raised(
+            exc_type, nope, namespace["wrong"]
+        )
+        named = decorator(batch_variable_name="batch_items")
+        assert "batch_items annotation must be a list of hashable objects" in raised(
+            exc_type, named, namespace["bad_annotation"]
+        )
+        assert "return annotation must be a list" in raised(
+            exc_type, named, namespace["bad_return"]
+        )
+
+
+_SAME_LENGTH = "batch function must return a list of predictions of the same length as the batch"
+
+
+def raised(exc_type: type[BaseException], call: Any, *args: Any) -> str:
+    """The message of the ``exc_type`` error that ``call(*args)`` raises."""
+    with pytest.raises(exc_type) as caught:
+        call(*args)
+    return str(caught.value)

@@ -319,9 +319,9 @@ def test_a_local_layer_saves_reads(tmp_path: Path) -> None:
         return [x.upper() for x in t]
 
     assert f(["a", "b"]) == ["A", "B"]
-    assert reads == [2]
+    assert reads == [3]  # and the template of arrays, until the results are known
     assert f(["b", "a"]) == ["B", "A"]  # both in the local layer: no read
-    assert reads == [2]
+    assert reads == [3]
     fresh = cache_batch_variable("t", cache=store, local_maxsize=100)(f.__wrapped__)
     assert fresh(["a"]) == ["A"]  # another process would read it from the file
-    assert reads == [2, 1]
+    assert reads == [3, 2]

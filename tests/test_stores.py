@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +16,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batche import BatchArgumentError, cache_batch_variable
-from batche.stores import MemoryStore, RedisStore, SQLiteStore, Store
+from batche.stores import SQLiteStore, Store
 
-KINDS = ["memory", "sqlite", "redis"]
+from .conftest import Stores
 
 
-@pytest.fixture(params=KINDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture
+def make_store(stores: Stores) -> Stores:
     """A factory of stores of one kind (several calls: the same storage, new objects)."""
-    made: list[Any] = []
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-    shared: dict[Any, Any] = {}
-
-    def make(**options: Any) -> Any:
-        if request.param == "memory":
-            store: Any = MemoryStore(shared)
-        elif request.param == "sqlite":
-            store = SQLiteStore(tmp_path / "cache.db", **options)
-        else:
-            store = RedisStore(url, **options)
-        made.append(store)
-        return store
-
-    make.kind = request.param  # type: ignore[attr-defined]
-    yield make
-    for store in made:
-        if hasattr(store, "close"):
-            store.close()
+    return stores
 
 
 VALUES = [None, True, 0, -7, 2**80, 1.5, "text", "é", b"\x00bytes", [1.0, -2.5], [1, "a", None],

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Hashable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    Callable,
+    Hashable,
+    ItemsView,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+    ValuesView,
+)
 from itertools import compress, islice, repeat
 from operator import is_not
 from typing import Any
@@ -18,28 +29,46 @@ __all__ = ["LRUStore", "MemoryStore"]
 class LRUStore(MutableMapping[Hashable, Any]):
     """A mapping of at most ``maxsize`` entries that evicts the least recently used.
 
-    Eviction order is ``cachetools.LRUCache``'s: reading an entry or writing it makes it
-    the most recent; a write to a full store first evicts the least recent. It is built
-    on the C ``OrderedDict`` so that batche can look a whole batch up at C speed.
-    ``maxsize=0`` stores nothing, like ``functools.lru_cache(maxsize=0)``.
-    Not thread-safe on its own: batche guards it with a lock.
+    It behaves as ``cachetools.LRUCache`` does, operation by operation: reading an entry
+    (``store[key]``, ``get``, ``pop``, ``setdefault``) or writing it makes it the most
+    recent; a write to a full store first evicts the least recent (``popitem``); with
+    ``getsizeof``, ``maxsize`` bounds the sum of the sizes (``currsize``) and a value
+    larger than ``maxsize`` is refused with ``ValueError``, as is any value when
+    ``maxsize`` is 0 (through the decorator, ``maxsize=0`` simply caches nothing).
+
+    Looking the entries over never reorders them and never fails while the store is
+    written to: iteration, ``keys()``, ``values()``, ``items()``, ``dict(store)``,
+    ``==``, ``copy.copy`` and pickling read a snapshot, least recent first.
+
+    It is built on the C ``OrderedDict`` so that batche can look a whole batch up at C
+    speed. Not thread-safe on its own: batche guards it with a lock.
     """
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, getsizeof: Callable[[Any], int] | None = None) -> None:
         if not int_at_least(maxsize, 0):
             raise ValueError(f"LRUStore: maxsize must be an int >= 0, got {maxsize!r}")
+        if getsizeof is not None and not callable(getsizeof):
+            raise ValueError(f"LRUStore: getsizeof must be callable, got {getsizeof!r}")
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._maxsize = maxsize
+        #: the size of each entry, with ``getsizeof`` (None: each entry counts 1)
+        self._sizes: dict[Hashable, int] | None = None if getsizeof is None else {}
+        self._currsize = 0
+        self._getsizeof = getsizeof
+
+    def getsizeof(self, value: Any) -> int:
+        """The size of an entry's value: 1, unless ``getsizeof`` was given."""
+        return 1 if self._getsizeof is None else self._getsizeof(value)
 
     @property
     def maxsize(self) -> int:
-        """The most entries the store keeps."""
+        """The most entries (with ``getsizeof``: the largest total size) the store keeps."""
         return self._maxsize
 
     @property
     def currsize(self) -> int:
-        """The entries the store holds now."""
-        return len(self._data)
+        """The entries (with ``getsizeof``: their total size) the store holds now."""
+        return len(self._data) if self._sizes is None else self._currsize
 
     def __getitem__(self, key: Hashable) -> Any:
         value = self._data[key]
@@ -47,34 +76,81 @@ class LRUStore(MutableMapping[Hashable, Any]):
         return value
 
     def __setitem__(self, key: Hashable, value: Any) -> None:
-        data = self._data
+        data, sizes = self._data, self._sizes
+        if sizes is not None:
+            self._set_sized(key, value, sizes)
+            return
+        if self._maxsize == 0:
+            raise ValueError("value too large")
         if key in data:
             data[key] = value
             data.move_to_end(key)
-            return
-        if self._maxsize == 0:
             return
         while len(data) >= self._maxsize:
             data.popitem(last=False)
         data[key] = value
 
+    def _set_sized(self, key: Hashable, value: Any, sizes: dict[Hashable, int]) -> None:
+        """``__setitem__`` with ``getsizeof``: ``cachetools.Cache``'s arithmetic."""
+        size = self.getsizeof(value)
+        if size > self._maxsize:
+            raise ValueError("value too large")
+        if size < 0:
+            raise ValueError("value size must be non-negative")
+        grows = size - sizes.get(key, 0)
+        while self._currsize + grows > self._maxsize:
+            self.popitem()  # may evict the key itself: it then grows by its whole size
+            grows = size - sizes.get(key, 0)
+        self._data[key] = value
+        self._data.move_to_end(key)
+        sizes[key] = size
+        self._currsize += grows
+
     def __delitem__(self, key: Hashable) -> None:
         del self._data[key]
+        if self._sizes is not None:
+            self._currsize -= self._sizes.pop(key)
+
+    def popitem(self) -> tuple[Hashable, Any]:
+        """Remove and return the least recently used entry."""
+        if not self._data:
+            raise KeyError("LRUStore is empty")
+        key, value = self._data.popitem(last=False)
+        if self._sizes is not None:
+            self._currsize -= self._sizes.pop(key)
+        return key, value
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
 
     def __iter__(self) -> Iterator[Hashable]:
-        return iter(self._data)
+        # A snapshot: reading entries while iterating (dict(store) does) cannot fail.
+        return iter(list(self._data))
 
     def __len__(self) -> int:
         return len(self._data)
 
+    def values(self) -> ValuesView[Any]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[Hashable, Any]:
+        return _Items(self)
+
     def clear(self) -> None:
         self._data.clear()
+        if self._sizes is not None:
+            self._sizes.clear()
+            self._currsize = 0
+
+    def __copy__(self) -> LRUStore:
+        copy = LRUStore.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy._data = self._data.copy()
+        copy._sizes = None if self._sizes is None else dict(self._sizes)
+        return copy
 
     def __repr__(self) -> str:
-        return f"LRUStore(maxsize={self._maxsize}, currsize={len(self._data)})"
+        return f"LRUStore(maxsize={self._maxsize}, currsize={self.currsize})"
 
     def _lookup(self, keys: Sequence[Hashable]) -> tuple[list[Any] | None, bool]:
         """``MemoryStore.lookup`` for this store, touching each hit in order."""
@@ -97,9 +173,15 @@ class LRUStore(MutableMapping[Hashable, Any]):
 
         An LRU's contents are its ``maxsize`` most recently used keys, so writing the
         whole batch and trimming the oldest once ends exactly where writing one entry
-        at a time would (``cachetools.LRUCache``'s order), at C speed.
+        at a time would (``cachetools.LRUCache``'s order), at C speed. With sizes, one
+        at a time; a value too large for the store is not cached.
         """
         if self._maxsize == 0:
+            return
+        if self._sizes is not None:
+            for key, value in zip(keys, values):
+                with contextlib.suppress(ValueError):
+                    self[key] = value
             return
         data = self._data
         before = len(data)
@@ -111,6 +193,34 @@ class LRUStore(MutableMapping[Hashable, Any]):
         overflow = len(data) - self._maxsize
         if overflow > 0:
             deque(map(data.__delitem__, list(islice(data, overflow))), 0)
+
+
+class _Values(ValuesView[Any]):
+    """``LRUStore.values()``: read without touching, from a snapshot."""
+
+    _mapping: LRUStore
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._mapping._data.values()))
+
+
+class _Items(ItemsView[Hashable, Any]):
+    """``LRUStore.items()``: read without touching, from a snapshot."""
+
+    _mapping: LRUStore
+
+    def __iter__(self) -> Iterator[tuple[Hashable, Any]]:
+        return iter(list(self._mapping._data.items()))
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, tuple) or len(item) != 2:
+            return False
+        key, value = item
+        data = self._mapping._data
+        if key not in data:
+            return False
+        found = data[key]
+        return found is value or bool(found == value)
 
 
 def _all_new(data: Mapping[Hashable, Any], keys: Sequence[Hashable]) -> bool:
