@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Callable, Hashable, MutableMapping
 from typing import Any
 
+from ._api_options import ApiOptions
 from ._binding import Binder, display_name
 from ._checks import for_running_loop
 from ._inflight import Flights
@@ -38,6 +39,7 @@ class CoreState:
         version: str = "1",
         local_maxsize: int | None = None,
         lock_timeout: float | None = None,
+        api: ApiOptions | None = None,
     ) -> None:
         self.func = func
         self.fname = display_name(func)
@@ -64,6 +66,12 @@ class CoreState:
         #: an item's key is the item itself: no key function, no other argument in the key
         self.items_are_keys = key is None and self.binder.ctx_static_empty and self.remote is None
         self.max_batch_size = max_batch_size
+        #: the options for real APIs (``_api_options.py``): who is isolated, what an item
+        #: costs, the budgets of a call and of a window
+        self.api = api
+        self.cost = None if api is None else api.cost
+        self.isolates = None if api is None else api.isolates
+        self.rate_limit = None if api is None else api.rate_limit
         # None: results are lists; an empty array like the last result when the function
         # returns arrays; True when only the return annotation says it does.
         self.template: Any = True if annotated_array(func) else None
@@ -75,6 +83,8 @@ class CoreState:
         self.hits = 0
         self.misses = 0
         self.joined = 0
+        self.cost_paid: float = 0
+        self.cost_saved: float = 0
         #: flights finished, by every registry of this function (see ``Flights.claim``)
         self.finished = [0]
         self.thread_flights = Flights.for_threads(self.finished)

@@ -1,0 +1,143 @@
+"""What items cost (``cost=``), and chunks of misses sized by count and by cost.
+
+Pure functions: the cache's engine calls ``cost`` once per distinct item of a call and
+cuts its misses into chunks of at most ``max_batch_size`` items and ``max_batch_cost``
+total cost, in order of first appearance (greedily: a chunk closes when the next item
+would not fit; an item that alone costs more than the budget goes alone).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from ._errors import BatchDefinitionError
+from ._inflight import Flight
+from ._instructions import Call
+from ._store_access import StoreAccess
+
+__all__ = ["CallCosts", "cost_bounds", "distinct_costs", "total_cost"]
+
+
+class CallCosts(StoreAccess):
+    """With ``cost=``: what a call's items cost, its chunks, and ``cost_paid``/``cost_saved``."""
+
+    def call_costs(
+        self, cost: Callable[[Any], Any], keys: Sequence[Hashable], items: Sequence[Any]
+    ) -> dict[Hashable, float]:
+        """The cost of each distinct key of a call (``items``: its items, by position)."""
+        where = (self.fname, self.shown_names)
+        return distinct_costs(cost, keys, items, self.items_are_keys, where)
+
+    def saved_by_hits(
+        self, cost: Callable[[Any], Any], keys: Sequence[Hashable], items: Sequence[Any]
+    ) -> None:
+        """A call whose every item hit saved its whole cost."""
+        saved = total_cost(self.call_costs(cost, keys, items), keys)
+        with self._lock:
+            self.cost_saved += saved
+
+    def plan_costs(
+        self, cost: Callable[[Any], Any], call: Call
+    ) -> Callable[[list[Hashable]], list[tuple[int, int]]] | None:
+        """Cost the call's items (kept in ``call.costs``); the chunker of its misses when
+        ``max_batch_cost`` bounds them."""
+        call.costs = costs = self.call_costs(cost, call.keys, call_items(call))
+        budget = None if self.api is None else self.api.max_batch_cost
+        if budget is None:
+            return None
+        size = self.max_batch_size
+        return lambda keys: cost_bounds(keys, costs, size, budget)
+
+    def saved_by_claim(self, costs: dict[Hashable, float], call: Call, mine: list[Flight]) -> None:
+        """Count as saved the cost of the call's items that it does not send itself."""
+        sent: float = 0
+        for flight in mine:
+            early = flight.early
+            sent += sum(costs[key] for key in flight.keys if key not in early)
+        saved = total_cost(costs, call.keys) - sent
+        with self._lock:
+            self.cost_saved += saved
+
+    def paid(self, call: Call, keys: list[Hashable]) -> float:
+        """The cost of ``keys`` (0 without ``cost=``), counted as paid."""
+        if call.costs is None:
+            return 0
+        paid = total_cost(call.costs, keys)
+        with self._lock:
+            self.cost_paid += paid
+        return paid
+
+
+def call_items(call: Call) -> Sequence[Any]:
+    """The items of a call by position (tuples of the batch parameters when several)."""
+    if len(call.seqs) == 1:
+        return call.seqs[0]
+    return list(zip(*call.seqs))
+
+
+def distinct_costs(
+    cost: Callable[[Any], Any],
+    keys: Sequence[Hashable],
+    items: Sequence[Any],
+    items_are_keys: bool,
+    where: tuple[str, str],
+) -> dict[Hashable, float]:
+    """``cost(item)`` of each distinct key of a call, called once per key, on the item at
+    its first position; ``where`` (the function, the batch's names) is for errors."""
+    if items_are_keys:
+        distinct = dict.fromkeys(keys)
+        costs = dict(zip(distinct, map(cost, distinct)))
+    else:
+        # Walking backwards, each key's earliest position is written last.
+        earliest = dict(zip(reversed(keys), reversed(range(len(keys)))))
+        costs = {key: cost(items[position]) for key, position in earliest.items()}
+    _check(costs, keys, where)
+    return costs
+
+
+def _check(costs: dict[Hashable, Any], keys: Sequence[Hashable], where: tuple[str, str]) -> None:
+    """Every cost is a finite number >= 0 (one sum and one min in C when they are)."""
+    values = costs.values()
+    try:
+        fine = bool(values) and math.isfinite(sum(values)) and min(values) >= 0
+    except TypeError:
+        fine = False
+    if fine or not values:
+        return
+    for key, value in costs.items():
+        if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+            position = list(keys).index(key)
+            raise BatchDefinitionError(
+                f"{where[0]}: cost= returned {value!r} for item {position} of {where[1]}; it "
+                "must return a finite number >= 0"
+            )
+
+
+def total_cost(costs: dict[Hashable, float], keys: Sequence[Hashable]) -> float:
+    """The cost of ``keys``, each position counted (a repeated key as often as it is)."""
+    return sum(map(costs.__getitem__, keys))
+
+
+def cost_bounds(
+    keys: Sequence[Hashable],
+    costs: dict[Hashable, float],
+    max_size: int | None,
+    max_cost: float,
+) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each chunk of ``keys``: at most ``max_size`` keys and at most
+    ``max_cost`` in total, except a key that alone costs more, which goes alone."""
+    size = max_size or len(keys) or 1
+    bounds = []
+    start = 0
+    spent = 0.0
+    for index, value in enumerate(map(costs.__getitem__, keys)):
+        if index > start and (index - start >= size or spent + value > max_cost):
+            bounds.append((start, index))
+            start, spent = index, 0.0
+        spent += value
+    if keys:
+        bounds.append((start, len(keys)))
+    return bounds
