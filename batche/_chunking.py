@@ -18,7 +18,7 @@ from ._inflight import Flight
 from ._instructions import Call
 from ._store_access import StoreAccess
 
-__all__ = ["CallCosts", "cost_bounds", "distinct_costs", "total_cost"]
+__all__ = ["CallCosts", "bad_cost", "cost_bounds", "distinct_costs", "first_bad_cost", "total_cost"]
 
 
 class CallCosts(StoreAccess):
@@ -99,21 +99,33 @@ def distinct_costs(
 
 
 def _check(costs: dict[Hashable, Any], keys: Sequence[Hashable], where: tuple[str, str]) -> None:
-    """Every cost is a finite number >= 0 (one sum and one min in C when they are)."""
-    values = costs.values()
+    """Every cost is a finite number >= 0, or an error names the first that is not."""
+    bad = first_bad_cost(list(costs.values()))
+    if bad is not None:
+        key, value = list(costs.items())[bad]
+        raise bad_cost(where, list(keys).index(key), value)
+
+
+def first_bad_cost(values: list[Any]) -> int | None:
+    """The index of the first value that is not a finite number >= 0 (None: all are;
+    one sum and one min in C when they are)."""
     try:
-        fine = bool(values) and math.isfinite(sum(values)) and min(values) >= 0
+        if not values or (math.isfinite(sum(values)) and min(values) >= 0):
+            return None
     except TypeError:
-        fine = False
-    if fine or not values:
-        return
-    for key, value in costs.items():
+        pass
+    for index, value in enumerate(values):
         if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-            position = list(keys).index(key)
-            raise BatchDefinitionError(
-                f"{where[0]}: cost= returned {value!r} for item {position} of {where[1]}; it "
-                "must return a finite number >= 0"
-            )
+            return index
+    return None  # pragma: no cover - a sum that is not finite has a term that is not
+
+
+def bad_cost(where: tuple[str, str], position: int, value: Any) -> BatchDefinitionError:
+    """The error for ``cost=`` returning ``value`` for the item at ``position``."""
+    return BatchDefinitionError(
+        f"{where[0]}: cost= returned {value!r} for item {position} of {where[1]}; it must "
+        "return a finite number >= 0"
+    )
 
 
 def total_cost(costs: dict[Hashable, float], keys: Sequence[Hashable]) -> float:

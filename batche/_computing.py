@@ -172,9 +172,14 @@ class Computing(CallCosts):
         if self.isolates is None:
             yield from accept(keys, (yield from attempt(keys)))
             return
-        failed = yield from halving(keys, attempt, accept, self.isolates)
+        failed: dict[Hashable, Failed] = {}
+
+        def reject(key: Hashable, error: Exception) -> None:
+            failed[key] = Failed(error)
+
+        yield from halving(keys, attempt, accept, reject, self.isolates)
         if failed:
-            flight.record([key for key, _ in failed], [Failed(exc) for _, exc in failed], None)
+            flight.record(list(failed), list(failed.values()), None)
 
     def _invoke(
         self,

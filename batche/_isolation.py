@@ -34,16 +34,16 @@ def halving(
     items: list[T],
     attempt: Callable[[list[T]], Engine],
     accept: Callable[[list[T], Any], Engine],
+    reject: Callable[[T, Exception], None],
     isolates: Callable[[BaseException], bool] | None,
 ) -> Engine:
     """Call ``attempt`` on ``items``; where it raises an exception ``isolates`` matches,
     on each half in turn (first half first), down to single items.
 
     ``accept(part, out)`` takes what a successful attempt returned (its errors are not
-    isolated, nor is anything but an ``Exception``: cancellation and exits propagate).
-    Returns the items that failed alone, each with its exception.
+    isolated, nor is anything but an ``Exception``: cancellation and exits propagate);
+    ``reject(item, exc)`` takes each item that failed alone, as soon as it has.
     """
-    failed: list[tuple[T, BaseException]] = []
     todo = [items]
     while todo:
         part = todo.pop()
@@ -53,13 +53,12 @@ def halving(
             if isolates is None or not isolates(exc):
                 raise
             if len(part) == 1:
-                failed.append((part[0], exc))
+                reject(part[0], exc)
             else:
                 middle = (len(part) + 1) // 2
                 todo += (part[middle:], part[:middle])
             continue
         yield from accept(part, out)
-    return failed
 
 
 def outcome(
