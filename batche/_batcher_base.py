@@ -99,7 +99,7 @@ class BatcherBase:
         where = (self._fname, ", ".join(map(repr, self._shape.names)))
         return Queue(
             self._batch_size, self._timeout_s, self._small, self._max_queue,
-            api.cost, api.max_batch_cost, where,
+            api.cost, api.max_batch_cost, where, keep_whole=api.isolates is not None,
         )  # fmt: skip
 
     def _call(self, func: Callable[..., Any], pieces: list[Piece]) -> Any:

@@ -143,6 +143,7 @@ class Queue:
         cost: Callable[[Any], Any] | None = None,
         max_cost: float | None = None,
         where: tuple[str, str] = ("", ""),
+        keep_whole: bool = False,
     ) -> None:
         self.batch_size = batch_size
         #: with ``cost=``: what an item costs; a batch holds at most ``max_cost`` of them
@@ -150,6 +151,10 @@ class Queue:
         self.max_cost = max_cost
         self.queued_cost: float = 0  # the cost of the items waiting
         self.where = where  # the function and its batch parameter, for errors
+        #: with ``isolate=``: a request that fits in a batch is never cut in two, so that
+        #: it succeeds or fails whole (a caller that isolates again, like the cache over
+        #: the batcher, never sends items again that a batch has already computed)
+        self.keep_whole = keep_whole
         self.timeout_s = timeout_s
         self.small = small_batch_threshold
         self.max_queue = max_queue
@@ -203,7 +208,8 @@ class Queue:
         """The next batch: up to ``batch_size`` items, small requests first, in order.
 
         With ``max_cost``, the batch also closes before a request that would take it past
-        that cost; a request that alone costs more goes alone.
+        that cost; a request that alone costs more goes alone. With ``keep_whole``, it
+        closes before a request that would not fit whole (unless larger than a batch).
         """
         pieces: list[Piece] = []
         room = self.batch_size
@@ -219,6 +225,9 @@ class Queue:
                     continue
                 start = request.offset
                 stop = min(len(request.items), start + room)
+                if self.keep_whole and pieces and stop < len(request.items) <= self.batch_size:
+                    room = 0  # it goes whole in the next batch
+                    break
                 if request.costs is not None:
                     cost = request.cost_of(start, stop)
                     if budget is not None and pieces and spent + cost > budget:

@@ -193,3 +193,21 @@ def test_cache_over_batcher_isolates_down_to_the_item() -> None:
     assert sum(call.count("bad") for call in calls) >= 1
     assert embed.cache_info().currsize == 6  # every good item, nothing of "bad"
     embed.__wrapped__.close()
+
+
+def test_with_isolate_a_request_is_never_cut_in_two() -> None:
+    calls: list[list[int]] = []
+
+    @dynamically(batch_size=4, timeout_ms=0, isolate=ItemError)
+    async def f(items: list[int]) -> list[int]:
+        calls.append(list(items))
+        return items
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(f([1, 2, 3]), f([4, 5]), f([6]), f([7, 8, 9, 10, 11]))
+
+    assert asyncio.run(main()) == [[1, 2, 3], [4, 5], [6], [7, 8, 9, 10, 11]]
+    # [4, 5] waits for the next batch rather than leave 5 for a third; a request
+    # larger than a batch is still cut
+    assert calls == [[1, 2, 3], [4, 5, 6], [7, 8, 9, 10], [11]]
+    f.close()
