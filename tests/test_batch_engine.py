@@ -207,7 +207,7 @@ def test_with_isolate_a_request_is_never_cut_in_two() -> None:
         return await asyncio.gather(f([1, 2, 3]), f([4, 5]), f([6]), f([7, 8, 9, 10, 11]))
 
     assert asyncio.run(main()) == [[1, 2, 3], [4, 5], [6], [7, 8, 9, 10, 11]]
-    # [4, 5] waits for the next batch rather than leave 5 for a third; a request
+    # [4, 5] waits for the next batch rather than leave 5 for another; a request
     # larger than a batch is still cut
-    assert calls == [[1, 2, 3], [4, 5, 6], [7, 8, 9, 10], [11]]
+    assert calls == [[1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
     f.close()
