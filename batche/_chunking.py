@@ -18,48 +18,48 @@ from ._inflight import Flight
 from ._instructions import Call
 from ._store_access import StoreAccess
 
-__all__ = ["CallCosts", "bad_cost", "cost_bounds", "distinct_costs", "first_bad_cost", "total_cost"]
+__all__ = [
+    "CallCosts", "bad_cost", "checked_sum", "cost_bounds", "distinct_costs", "first_bad_cost",
+    "total_cost",
+]  # fmt: skip
 
 
 class CallCosts(StoreAccess):
     """With ``cost=``: what a call's items cost, its chunks, and ``cost_paid``/``cost_saved``."""
 
-    def call_costs(
-        self, cost: Callable[[Any], Any], keys: Sequence[Hashable], items: Sequence[Any]
-    ) -> dict[Hashable, float]:
-        """The cost of each distinct key of a call (``items``: its items, by position)."""
-        where = (self.fname, self.shown_names)
-        return distinct_costs(cost, keys, items, self.items_are_keys, where)
-
     def saved_by_hits(
         self, cost: Callable[[Any], Any], keys: Sequence[Hashable], items: Sequence[Any]
     ) -> None:
         """A call whose every item hit saved its whole cost."""
-        saved = total_cost(self.call_costs(cost, keys, items), keys)
+        where = (self.fname, self.shown_names)
+        _, saved = distinct_costs(cost, keys, items, self.items_are_keys, where, table=False)
         with self._lock:
             self.cost_saved += saved
 
     def plan_costs(
         self, cost: Callable[[Any], Any], call: Call
-    ) -> Callable[[list[Hashable]], list[tuple[int, int]]] | None:
-        """Cost the call's items (kept in ``call.costs``); the chunker of its misses when
-        ``max_batch_cost`` bounds them."""
-        call.costs = costs = self.call_costs(cost, call.keys, call_items(call))
+    ) -> tuple[Callable[[list[Hashable]], list[tuple[int, int]]] | None, float]:
+        """Cost the call's items (kept in ``call.costs``): the chunker of its misses when
+        ``max_batch_cost`` bounds them, and the cost of the whole call."""
+        where = (self.fname, self.shown_names)
+        table, total = distinct_costs(cost, call.keys, call_items(call), self.items_are_keys, where)
+        call.costs = costs = table
         budget = None if self.api is None else self.api.max_batch_cost
-        if budget is None:
-            return None
+        if budget is None or costs is None:
+            return None, total
         size = self.max_batch_size
-        return lambda keys: cost_bounds(keys, costs, size, budget)
+        return (lambda keys: cost_bounds(keys, costs, size, budget)), total
 
-    def saved_by_claim(self, costs: dict[Hashable, float], call: Call, mine: list[Flight]) -> None:
-        """Count as saved the cost of the call's items that it does not send itself."""
+    def saved_by_claim(
+        self, costs: dict[Hashable, float], total: float, mine: list[Flight]
+    ) -> None:
+        """Count as saved the cost of the call (``total``) but what it sends itself."""
         sent: float = 0
         for flight in mine:
             early = flight.early
             sent += sum(costs[key] for key in flight.keys if key not in early)
-        saved = total_cost(costs, call.keys) - sent
         with self._lock:
-            self.cost_saved += saved
+            self.cost_saved += total - sent
 
     def paid(self, call: Call, keys: list[Hashable]) -> float:
         """The cost of ``keys`` (0 without ``cost=``), counted as paid."""
@@ -84,40 +84,53 @@ def distinct_costs(
     items: Sequence[Any],
     items_are_keys: bool,
     where: tuple[str, str],
-) -> dict[Hashable, float]:
-    """``cost(item)`` of each distinct key of a call, called once per key, on the item at
-    its first position; ``where`` (the function, the batch's names) is for errors."""
+    *,
+    table: bool = True,
+) -> tuple[dict[Hashable, float] | None, float]:
+    """``cost(item)`` of each distinct key of a call, called once per key on the item at
+    its first position, and the cost of every position together. The table of costs by
+    key is None when not asked for (``table``) and not needed to sum the positions.
+    ``where`` (the function, the batch's names) is for errors."""
     if items_are_keys:
-        distinct = dict.fromkeys(keys)
-        costs = dict(zip(distinct, map(cost, distinct)))
+        distinct: dict[Hashable, Any] = dict.fromkeys(keys)
+        values = list(map(cost, distinct))
     else:
-        # Walking backwards, each key's earliest position is written last.
-        earliest = dict(zip(reversed(keys), reversed(range(len(keys)))))
-        costs = {key: cost(items[position]) for key, position in earliest.items()}
-    _check(costs, keys, where)
-    return costs
+        # Each key's earliest position: walking backwards, the earliest is written last.
+        distinct = dict(zip(reversed(keys), reversed(range(len(keys)))))
+        values = [cost(items[position]) for position in distinct.values()]
+    total = checked_sum(values)
+    if total is None:
+        bad = first_bad_cost(values)
+        key = list(distinct)[bad]
+        position = distinct[key] if not items_are_keys else list(keys).index(key)
+        raise bad_cost(where, position, values[bad])
+    if not table and len(values) == len(keys):
+        return None, total
+    costs = dict(zip(distinct, values))
+    if len(values) != len(keys):  # a repeated key costs at each of its positions
+        total = total_cost(costs, keys)
+    return costs, total
 
 
-def _check(costs: dict[Hashable, Any], keys: Sequence[Hashable], where: tuple[str, str]) -> None:
-    """Every cost is a finite number >= 0, or an error names the first that is not."""
-    bad = first_bad_cost(list(costs.values()))
-    if bad is not None:
-        key, value = list(costs.items())[bad]
-        raise bad_cost(where, list(keys).index(key), value)
-
-
-def first_bad_cost(values: list[Any]) -> int | None:
-    """The index of the first value that is not a finite number >= 0 (None: all are;
-    one sum and one min in C when they are)."""
+def checked_sum(values: list[Any]) -> Any:
+    """The sum of ``values``, or None when one is not a finite number >= 0 (one sum and
+    one min, in C)."""
     try:
-        if not values or (math.isfinite(sum(values)) and min(values) >= 0):
-            return None
+        total = sum(values)
+        if math.isfinite(total) and (not values or min(values) >= 0):
+            return total
     except TypeError:
         pass
+    return None
+
+
+def first_bad_cost(values: list[Any]) -> int:
+    """The index of the first value that is not a finite number >= 0 (or the last, when
+    only their sum is not finite)."""
     for index, value in enumerate(values):
         if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
             return index
-    return None  # pragma: no cover - a sum that is not finite has a term that is not
+    return len(values) - 1
 
 
 def bad_cost(where: tuple[str, str], position: int, value: Any) -> BatchDefinitionError:

@@ -37,7 +37,7 @@ class Computing(CallCosts):
         todo_plan = plan(call.keys, call.values)
         todo = todo_plan.todo
         step = self.max_batch_size or len(todo) or 1
-        cut = None if self.cost is None else self.plan_costs(self.cost, call)
+        cut, total = (None, 0) if self.cost is None else self.plan_costs(self.cost, call)
         run, mine, joined, stale = flights.claim(
             todo, step, call.generation, todo_plan.distinct, cut
         )
@@ -55,7 +55,7 @@ class Computing(CallCosts):
             if joined:
                 self.joined += sum(len(wanted) for _, wanted in joined)
         if call.costs is not None:
-            self.saved_by_claim(call.costs, call, mine)
+            self.saved_by_claim(call.costs, total, mine)
         if run is not None:
             if inline:
                 yield from self.run_flights(call, todo_plan, mine, flights, run)

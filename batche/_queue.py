@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from typing import Any
 
-from ._chunking import bad_cost, first_bad_cost
+from ._chunking import bad_cost, checked_sum, first_bad_cost
 from ._stats import BatcherStats
 
 __all__ = ["TIMER_SLACK", "Piece", "Queue", "Request", "gather", "size", "wake_all"]
@@ -173,8 +173,8 @@ class Queue:
         if self.cost is None or request.costs is not None:
             return
         values = list(map(self.cost, request.items))
-        bad = first_bad_cost(values)
-        if bad is not None:
+        if checked_sum(values) is None:
+            bad = first_bad_cost(values)
             raise bad_cost(self.where, bad, values[bad])
         request.costs = list(accumulate(values, initial=0))
 
