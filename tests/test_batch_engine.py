@@ -11,17 +11,8 @@ import pytest
 from batche import BatchDefinitionError, BatchItemsError, cache_batch_variable, dynamically
 
 from ._batcher_helpers import Blocker, Watch, start
+from .test_isolation import ItemError
 from .test_ratelimit import Recorded
-
-
-class ItemError(Exception):
-    """A batch holding a bad item fails whole (like an API's 400)."""
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is ItemError and other.args == self.args
-
-    def __hash__(self) -> int:
-        return hash(self.args)
 
 
 class DownError(Exception):
@@ -30,6 +21,18 @@ class DownError(Exception):
 
 def words(text: str) -> int:
     return len(text.split())
+
+
+def upper_unless_bad(calls: list[list[str]]) -> Any:
+    """An async batch function that fails a batch holding "bad"; records its batches."""
+
+    async def body(items: list[str]) -> list[str]:
+        calls.append(list(items))
+        if "bad" in items:
+            raise ItemError("bad")
+        return [i.upper() for i in items]
+
+    return body
 
 
 def test_only_the_caller_whose_request_fails_alone_gets_the_exception() -> None:
@@ -67,13 +70,7 @@ def test_only_the_caller_whose_request_fails_alone_gets_the_exception() -> None:
 
 def test_asyncio_callers_and_one() -> None:
     calls: list[list[str]] = []
-
-    @dynamically(batch_size=64, timeout_ms=0, isolate=ItemError)
-    async def f(items: list[str]) -> list[str]:
-        calls.append(list(items))
-        if "bad" in items:
-            raise ItemError("bad")
-        return [i.upper() for i in items]
+    f = dynamically(batch_size=64, timeout_ms=0, isolate=ItemError)(upper_unless_bad(calls))
 
     async def main() -> list[Any]:
         asks: list[Any] = [f([f"a{n}"]) for n in range(6)]
@@ -171,14 +168,8 @@ def test_a_bad_cost_is_named_for_the_caller() -> None:
 
 def test_cache_over_batcher_isolates_down_to_the_item() -> None:
     calls: list[list[str]] = []
-
-    @cache_batch_variable("texts", isolate=ItemError)
-    @dynamically(batch_size=64, timeout_ms=0, isolate=ItemError)
-    async def embed(texts: list[str]) -> list[str]:
-        calls.append(list(texts))
-        if "bad" in texts:
-            raise ItemError("bad")
-        return [t.upper() for t in texts]
+    batched = dynamically(batch_size=64, timeout_ms=0, isolate=ItemError)(upper_unless_bad(calls))
+    embed = cache_batch_variable("items", isolate=ItemError)(batched)
 
     async def main() -> list[Any]:
         asks = [embed(["a", "b", "bad", "c"]), embed(["d", "e"]), embed(["bad", "f"])]
@@ -192,7 +183,7 @@ def test_cache_over_batcher_isolates_down_to_the_item() -> None:
     assert third.results == [ItemError("bad"), "F"]
     assert sum(call.count("bad") for call in calls) >= 1
     assert embed.cache_info().currsize == 6  # every good item, nothing of "bad"
-    embed.__wrapped__.close()
+    batched.close()
 
 
 def test_with_isolate_a_request_is_never_cut_in_two() -> None:
