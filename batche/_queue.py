@@ -243,6 +243,8 @@ class Queue:
                 self.queued -= stop - start
                 if stop == len(request.items):
                     queue.popleft()
+        if not self.queued:
+            self.queued_cost = 0  # no residue of float subtractions on an empty queue
         if pieces:
             # per batch, how long its oldest item waited for the batch to start
             oldest = min(request.enqueued for request, _, _ in pieces)
