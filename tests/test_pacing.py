@@ -12,6 +12,7 @@ from batche import RateLimit, cache_batch_variable
 
 from .conftest import in_threads
 from .test_ratelimit import Recorded
+from .test_slidinglog import assert_within_budget
 
 
 class BadItemError(Exception):
@@ -75,6 +76,32 @@ def test_threads_and_two_functions_share_one_budget() -> None:
     assert len(limit.stamps) == 4 * 3 + 4  # 3 chunks of double and 1 call of triple each
     assert {cost for _, cost in limit.stamps} == {0}
     limit.check()
+
+
+@pytest.mark.redis
+def test_two_limits_on_one_redis_budget_pace_two_functions_together(redis_url: str) -> None:
+    # Two RateLimit objects with the same URL, numbers and name: what two processes hold.
+    first = Recorded(requests=3, per=0.3, redis=redis_url, name="embeddings")
+    second = Recorded(requests=3, per=0.3, redis=redis_url, name="embeddings")
+
+    @cache_batch_variable("items", rate_limit=first)
+    def double(items: list[int]) -> list[int]:
+        return [i * 2 for i in items]
+
+    @cache_batch_variable("items", rate_limit=second)
+    def triple(items: list[int]) -> list[int]:
+        return [i * 3 for i in items]
+
+    def work(n: int) -> None:
+        for k in range(3):
+            (double if n % 2 else triple)([n * 10 + k])
+
+    in_threads(4, work)
+    stamps = first.stamps + second.stamps
+    assert len(stamps) == 12
+    assert_within_budget(stamps, 3, None, 300_000)  # slots on the Redis server's clock
+    first.close()
+    second.close()
 
 
 def test_asyncio_callers_are_paced() -> None:
