@@ -202,3 +202,21 @@ def test_with_isolate_a_request_is_never_cut_in_two() -> None:
     # larger than a batch is still cut
     assert calls == [[1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
     f.close()
+
+
+def test_a_batched_method_isolates_on_its_instance() -> None:
+    class Embedder:
+        def __init__(self, prefix: str) -> None:
+            self.prefix = prefix
+
+        @dynamically(batch_size=8, timeout_ms=0, isolate=ItemError, cost=len, max_batch_cost=50)
+        def embed(self, texts: list[str]) -> list[str]:
+            if "bad" in texts:
+                raise ItemError("bad")
+            return [self.prefix + t for t in texts]
+
+    embedder = Embedder("e:")
+    assert embedder.embed(["a", "b"]) == ["e:a", "e:b"]
+    with pytest.raises(ItemError):
+        embedder.embed(["bad"])
+    embedder.embed.close()
