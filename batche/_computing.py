@@ -163,7 +163,7 @@ class Computing(CallCosts):
         paid = self.paid(call, keys)
 
         def attempt(part: list[Hashable]) -> Engine:
-            cost = paid if part is keys or not paid else total_cost(call.costs or {}, part)
+            cost = paid if part is keys or call.costs is None else total_cost(call.costs, part)
             return self._invoke(call, part, positions, run, cost)
 
         def accept(part: list[Hashable], out: Any) -> Engine:
