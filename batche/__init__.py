@@ -12,6 +12,7 @@ from ._errors import (
     BatchDefinitionError,
     BatcheError,
     BatcheException,
+    BatchItemsError,
     BatchResultError,
 )
 from ._ratelimit import RateLimit
@@ -25,6 +26,7 @@ __all__ = [
     "BatchArgumentError",
     "BatchConfigError",
     "BatchDefinitionError",
+    "BatchItemsError",
     "BatchResultError",
     "BatcheError",
     "BatcheException",

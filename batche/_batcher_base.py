@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
+from ._api_options import ApiOptions
 from ._binding import display_name
 from ._errors import BatchArgumentError, BatcheError
 from ._methods import BoundBatcher, batcher_of, instances_of
@@ -68,6 +69,7 @@ class BatcherBase:
         max_queue: int | None,
         small_batch_threshold: int,
         pad_token: Mapping[str, Any] | None,
+        api: ApiOptions | None = None,
     ) -> None:
         self.__wrapped__ = func
         self._fname = display_name(func)
@@ -85,18 +87,34 @@ class BatcherBase:
         #: run by that instance's own batcher (``_methods``), one of ``_instances``
         self._method = self._shape.method
         self._instances: weakref.WeakSet[BatcherBase] = weakref.WeakSet()  # _methods._LOCK
+        #: isolate=, cost=, max_batch_cost=, rate_limit= (None: none given): batches then
+        #: run through ``_batch_engine``
+        self._api = api
         _LIVE.add(self)
 
     def _new_queue(self) -> Queue:
-        return Queue(self._batch_size, self._timeout_s, self._small, self._max_queue)
+        api = self._api
+        if api is None:
+            return Queue(self._batch_size, self._timeout_s, self._small, self._max_queue)
+        where = (self._fname, ", ".join(map(repr, self._shape.names)))
+        return Queue(
+            self._batch_size, self._timeout_s, self._small, self._max_queue,
+            api.cost, api.max_batch_cost, where, keep_whole=api.isolates is not None,
+        )  # fmt: skip
 
     def _call(self, func: Callable[..., Any], pieces: list[Piece]) -> Any:
         """Call ``func`` on the batch these pieces make (on their instance, for a method)."""
+        args, kwargs = self._call_args(pieces)
+        return func(*args, **kwargs)
+
+    def _call_args(self, pieces: list[Piece]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments of the call of the function on the batch these pieces make
+        (its instance first, for a method)."""
         args, kwargs = self._shape.call_args(gather(pieces))
         instance = pieces[0][0].instance  # every request of an instance's batcher has it
         if instance is not None:
-            return func(instance, *args, **kwargs)
-        return func(*args, **kwargs)
+            return (instance, *args), kwargs
+        return args, kwargs
 
     def _of(self: B, args: tuple[Any, ...]) -> B:
         """For a method's batcher: the batcher of the instance a call passes first."""
@@ -133,6 +151,7 @@ class BatcherBase:
             "max_queue": self._max_queue,
             "small_batch_threshold": self._small,
             "pad_token": self._pad_token,
+            "api": self._api,
         }
 
     def _shutdown(self, wait: bool) -> None:

@@ -11,14 +11,14 @@ from itertools import islice, repeat
 from typing import Any
 
 from ._binding import check_batch, check_not_a_batch
+from ._chunking import CallCosts
 from ._errors import BatchArgumentError
 from ._instructions import Call
 from ._keys import UnstableKeyError, canonical, typed_key
 from ._options import check_chunk_size
-from ._store_access import StoreAccess
 
 
-class CallPlanning(StoreAccess):
+class CallPlanning(CallCosts):
     """From a call's arguments to its keys and the values the in-memory store holds."""
 
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -52,6 +52,8 @@ class CallPlanning(StoreAccess):
         except TypeError as exc:
             raise self.unusable(items, ctx) or exc from None
         if complete:
+            if self.cost is not None:
+                self.saved_by_hits(self.cost, keys, items)
             return self._all_hits(values)  # type: ignore[arg-type]
         return Call(args, kwargs, sources, seqs or (items,), keys, values, generation)
 

@@ -15,14 +15,15 @@ from collections.abc import Hashable
 from itertools import filterfalse
 from typing import Any
 
+from ._chunking import CallCosts, call_items, total_cost
 from ._inflight import Flight, Flights, Run
-from ._instructions import Call, Engine, Invoke, Spawn, StoreIO, Wait
+from ._instructions import Call, Engine, Invoke, Pace, Spawn, StoreIO, Wait
+from ._isolation import Failed, halving, outcome
 from ._plan import Plan, has_miss, plan
 from ._results import assemble, result_rows
-from ._store_access import StoreAccess
 
 
-class Computing(StoreAccess):
+class Computing(CallCosts):
     """The engine of a call with misses: flights, leases, chunks, the merge."""
 
     def compute(self, call: Call, flights: Flights, *, inline: bool) -> Engine:
@@ -30,11 +31,16 @@ class Computing(StoreAccess):
         if self.remote is not None:
             call.values = yield from self._read_remote(call.keys, call.values)
             if call.values is not None and not has_miss(call.values):
+                if self.cost is not None:
+                    self.saved_by_hits(self.cost, call.keys, call_items(call))
                 return self._all_hits(call.values)
         todo_plan = plan(call.keys, call.values)
         todo = todo_plan.todo
         step = self.max_batch_size or len(todo) or 1
-        run, mine, joined, stale = flights.claim(todo, step, call.generation, todo_plan.distinct)
+        cut, total = (None, 0) if self.cost is None else self.plan_costs(self.cost, call)
+        run, mine, joined, stale = flights.claim(
+            todo, step, call.generation, todo_plan.distinct, cut
+        )
         if stale and mine:
             # A flight finished after our lookup: what it stored is not computed again.
             claimed = [k for flight in mine for k in flight.keys]
@@ -48,6 +54,8 @@ class Computing(StoreAccess):
             self.hits += len(call.keys) - sending
             if joined:
                 self.joined += sum(len(wanted) for _, wanted in joined)
+        if call.costs is not None:
+            self.saved_by_claim(call.costs, total, mine)
         if run is not None:
             if inline:
                 yield from self.run_flights(call, todo_plan, mine, flights, run)
@@ -64,7 +72,10 @@ class Computing(StoreAccess):
             found.update(flight.mapping())
         for flight, wanted in joined:
             found.update(zip(wanted, flight.outcome(wanted)))
-        return assemble(todo_plan.merge(found), self.template)
+        if self.api is None or self.isolates is None:
+            return assemble(todo_plan.merge(found), self.template)
+        where = (self.fname, self.shown_names)
+        return outcome(todo_plan.merge(found), self.template, where, self.api.return_exceptions)
 
     def run_flights(
         self,
@@ -142,15 +153,54 @@ class Computing(StoreAccess):
         positions: dict[Hashable, int] | None,
         run: Run | None,
     ) -> Engine:
-        """Call the function on ``keys``, check its results, store them, keep them."""
+        """Call the function on ``keys``, check its results, store them, keep them.
+
+        With ``isolate=``, a matching failure splits the keys in halves, recursively
+        (``_isolation.py``); the keys that fail alone are kept as ``Failed``.
+        """
+        with self._lock:
+            self.misses += len(keys)
+        paid = self.paid(call, keys)
+
+        def attempt(part: list[Hashable]) -> Engine:
+            cost = paid if part is keys or call.costs is None else total_cost(call.costs, part)
+            return self._invoke(call, part, positions, run, cost)
+
+        def accept(part: list[Hashable], out: Any) -> Engine:
+            return self._accept(todo_plan, flight, part, out)
+
+        if self.isolates is None:
+            yield from accept(keys, (yield from attempt(keys)))
+            return
+        failed: dict[Hashable, Failed] = {}
+
+        def reject(key: Hashable, error: Exception) -> None:
+            failed[key] = Failed(error)
+
+        yield from halving(keys, attempt, accept, reject, self.isolates)
+        if failed:
+            flight.record(list(failed), list(failed.values()), None)
+
+    def _invoke(
+        self,
+        call: Call,
+        keys: list[Hashable],
+        positions: dict[Hashable, int] | None,
+        run: Run | None,
+        cost: float,
+    ) -> Engine:
+        """Wait for the rate limit, if any, then call the function on ``keys``."""
         if positions is None:  # the keys are the items themselves
             batches: tuple[Any, ...] = (keys,)
         else:
             batches = self.miss_batches(call, list(map(positions.__getitem__, keys)))
         args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
-        with self._lock:
-            self.misses += len(keys)
-        out = yield Invoke(args, kwargs, run)
+        if self.rate_limit is not None:
+            yield Pace(self.rate_limit, cost)
+        return (yield Invoke(args, kwargs, run))
+
+    def _accept(self, todo_plan: Plan, flight: Flight, keys: list[Hashable], out: Any) -> Engine:
+        """Check what the function returned for ``keys``, store it, keep it in the flight."""
         rows, self.template = result_rows(out, len(keys), self.fname, self.shown_names)
         yield from self._keep(todo_plan, keys, rows)
         flight.record(keys, rows, out if self.template is not None else rows)

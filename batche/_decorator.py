@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Iterable, MutableMapping, Sequence
 from typing import Any, Union, overload
 
+from ._api_options import IsolateSpec, check_api_options
 from ._core import _Core
 from ._coroutines import is_async_callable
 from ._errors import BatchDefinitionError
@@ -20,6 +21,7 @@ from ._options import (
     check_remote_options,
     check_store,
 )
+from ._ratelimit import RateLimit
 from ._state import KeyFunc
 from ._wrappers import AsyncCachedBatchFunction, CachedBatchFunction, P, R
 from .stores._base import Store
@@ -71,6 +73,11 @@ def cache_batch_variable(
     local_maxsize: int | None = None,
     lock: bool = False,
     lock_timeout: float = 60.0,
+    isolate: IsolateSpec | None = None,
+    return_exceptions: bool = False,
+    cost: Callable[[Any], float] | None = None,
+    max_batch_cost: float | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> _Decorator: ...
 def cache_batch_variable(
     batch_variable_name: Any = None,
@@ -87,6 +94,11 @@ def cache_batch_variable(
     local_maxsize: int | None = None,
     lock: bool = False,
     lock_timeout: float = 60.0,
+    isolate: IsolateSpec | None = None,
+    return_exceptions: bool = False,
+    cost: Callable[[Any], float] | None = None,
+    max_batch_cost: float | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Any:
     """Cache a list-in/list-out function per item of its batch argument.
 
@@ -122,6 +134,18 @@ def cache_batch_variable(
             moment compute each once; the others wait for its result (a lease per key).
         lock_timeout: seconds a lease lasts; a lease whose holder died expires then,
             and a waiter computes the item itself.
+        isolate: an exception type, a tuple of them, or a predicate: when the function
+            raises a matching exception on a set of misses, the set is split in halves,
+            recursively, until every item has a result or failed on its own. The call
+            then raises ``BatchItemsError`` (``.errors`` by position, ``.results``).
+        return_exceptions: with ``isolate``: return the results with each failing
+            item's exception in its place instead of raising.
+        cost: the cost of one item (e.g. its tokens), called at most once per distinct
+            item of a call; counted in ``cache_info()`` as ``cost_paid``/``cost_saved``.
+        max_batch_cost: most total cost sent to the function in one call (needs
+            ``cost``); an item that alone costs more goes alone.
+        rate_limit: a ``RateLimit``: each call of the function (each chunk) waits until
+            its budget allows it. One with a cost budget needs ``cost``.
 
     Example::
 
@@ -139,6 +163,11 @@ def cache_batch_variable(
         "typed": typed,
         **check_remote_options(cache, namespace, version, local_maxsize, lock, lock_timeout),
     }
+    api = check_api_options(
+        "cache_batch_variable()", isolate, cost, max_batch_cost, rate_limit, return_exceptions
+    )
+    if api is not None:
+        options["api"] = api
     check_key_and_batch_size(key, max_batch_size, typed)
     return _Decorator(options)
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._inflight import Flight, Run, enter_computing, leave_computing
-from ._instructions import Engine, Invoke, Spawn, Wait
+from ._instructions import Engine, Invoke, Pace, Spawn, Wait
 
 
 def run_sync(engine: Engine, func: Callable[..., Any]) -> Any:
@@ -39,6 +39,8 @@ def run_sync(engine: Engine, func: Callable[..., Any]) -> Any:
                 for flight in op.flights:
                     if not flight.done:
                         flight.signal.wait()
+            elif op.__class__ is Pace:
+                op.limit.acquire(op.cost)
             else:
                 value = getattr(op.store, op.method)(*op.args)  # type: ignore[union-attr]
         except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises
@@ -64,6 +66,8 @@ async def run_async(engine: Engine, func: Callable[..., Awaitable[Any]]) -> Any:
                 )
             elif op.__class__ is Wait:
                 await _wait_flights(op.flights)
+            elif op.__class__ is Pace:
+                await op.limit.aacquire(op.cost)
             else:
                 value = await getattr(op.store, "a" + op.method)(*op.args)  # type: ignore[union-attr]
         except BaseException as exc:  # noqa: BLE001 - handed on to the engine, which re-raises

@@ -13,10 +13,12 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, overload
 
+from ._api_options import IsolateSpec, check_api_options
 from ._batchers import AsyncBatcher, SyncBatcher
 from ._checks import int_at_least, number_above
 from ._coroutines import is_async_callable
 from ._errors import BatchDefinitionError
+from ._ratelimit import RateLimit
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -62,6 +64,10 @@ def dynamically(
     max_queue: int | None = None,
     small_batch_threshold: int = 0,
     pad_token: Mapping[str, Any] | None = None,
+    isolate: IsolateSpec | None = None,
+    cost: Callable[[Any], float] | None = None,
+    max_batch_cost: float | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> _Dynamically: ...
 def dynamically(
     func: Callable[..., Any] | None = None,
@@ -73,6 +79,10 @@ def dynamically(
     max_queue: int | None = None,
     small_batch_threshold: int = 0,
     pad_token: Mapping[str, Any] | None = None,
+    isolate: IsolateSpec | None = None,
+    cost: Callable[[Any], float] | None = None,
+    max_batch_cost: float | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Any:
     """Coalesce concurrent calls of a list-in/list-out function into shared batches.
 
@@ -91,6 +101,13 @@ def dynamically(
         small_batch_threshold: requests of at most this many items go first.
         pad_token: for a function taking a dict of feature arrays: the value each
             feature is padded with up to the longest row of the batch.
+        isolate: an exception type, a tuple of them, or a predicate: a batch that fails
+            with a matching exception is split in halves by request, recursively, so
+            that only the callers whose own requests fail alone get the exception.
+        cost: the cost of one item (e.g. its tokens).
+        max_batch_cost: most total cost in one batch (needs ``cost``): a batch closes
+            before a request that would take it past; a request over it runs alone.
+        rate_limit: a ``RateLimit``: each batch waits until its budget allows it.
 
     Example::
 
@@ -100,7 +117,7 @@ def dynamically(
         embed(["a", "b"])   # from many threads at once
         embed.one("a")
     """
-    options = {
+    options: dict[str, Any] = {
         "batch_size": batch_size,
         "timeout_ms": timeout_ms,
         "concurrency": concurrency,
@@ -109,6 +126,7 @@ def dynamically(
         "pad_token": pad_token,
     }
     _check_options(options)
+    options["api"] = check_api_options("dynamically()", isolate, cost, max_batch_cost, rate_limit)
     if func is not None:
         return _make(func, options)
     return _Dynamically(options)

@@ -11,6 +11,7 @@ __all__ = [
     "BatchArgumentError",
     "BatchConfigError",
     "BatchDefinitionError",
+    "BatchItemsError",
     "BatchResultError",
     "BatcheError",
     "BatcheException",
@@ -39,3 +40,22 @@ class BatchResultError(BatcheError, ValueError):
 
 class BatchConfigError(BatcheError, ValueError):
     """A store was configured with a value it cannot use."""
+
+
+class BatchItemsError(BatcheError):
+    """Some items of a call failed on their own (``isolate=``); every other item has its result.
+
+    ``errors`` maps each failing position of the caller's batch (every position of a
+    repeated item) to its exception; ``results`` is the call's answer in input order,
+    with the exception object at each failing position. The first error is the
+    ``__cause__``. It derives from ``BatcheError`` only: what failed is the function's
+    own exceptions, of whatever types it raises, and they are in ``errors``.
+    """
+
+    def __init__(self, message: str, errors: dict[int, BaseException], results: list[object]):
+        super().__init__(message, errors, results)
+        self.errors = errors
+        self.results = results
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -133,10 +133,13 @@ class Flights:
         step: int,
         generation: int,
         distinct: dict[Hashable, None] | None = None,
+        cut: Callable[[list[Hashable]], list[tuple[int, int]]] | None = None,
     ) -> tuple[Run | None, list[Flight], list[tuple[Flight, list[Hashable]]], bool]:
         """Split ``todo`` into flights of this caller and flights to join.
 
         ``distinct`` may hold ``todo``'s keys as a dict, reused for a lone flight.
+        ``cut(keys)``, if given, chunks the keys to compute instead of ``step``: the
+        ``(start, stop)`` of each chunk (``max_batch_cost``).
         Returns the caller's run (None if it computes nothing), its flights (chunks of at
         most ``step`` keys), the flights it joins with the keys it wants from each, and
         whether a flight finished since the count ``generation`` was read, before the
@@ -162,11 +165,15 @@ class Flights:
             mine: list[Flight] = []
             if remaining:
                 run = Run()
-                for start in range(0, len(remaining), step):
-                    if remaining is todo and step >= len(todo) and distinct is not None:
+                if cut is None:
+                    bounds = [(s, s + step) for s in range(0, len(remaining), step)]
+                else:
+                    bounds = cut(remaining)
+                for start, stop in bounds:
+                    if remaining is todo and stop - start >= len(todo) and distinct is not None:
                         chunk = distinct  # the plan's own dict: no copy per key
                     else:
-                        chunk = dict.fromkeys(remaining[start : start + step])
+                        chunk = dict.fromkeys(remaining[start:stop])
                     signal = self._new_signal() if self._eager else None
                     mine.append(Flight(chunk, run, signal))
                 self._active.extend(mine)

@@ -65,14 +65,28 @@ class StoreIO:
         self.args = args
 
 
+class Pace:
+    """Instruction to the driver: wait until ``limit`` lets a call of ``cost`` go.
+
+    The sync driver sleeps in ``limit.acquire(cost)``; the async one awaits
+    ``limit.aacquire(cost)``, so the event loop never blocks on a rate limit.
+    """
+
+    __slots__ = ("cost", "limit")
+
+    def __init__(self, limit: Any, cost: float) -> None:
+        self.limit = limit
+        self.cost = cost
+
+
 #: the engine of one call: yields instructions, returns the call's answer
-Engine = Generator[Union[Invoke, Spawn, Wait, StoreIO], Any, Any]
+Engine = Generator[Union[Invoke, Spawn, Wait, StoreIO, Pace], Any, Any]
 
 
 class Call:
     """A call with misses: its arguments, batches and keys, and the values found."""
 
-    __slots__ = ("args", "generation", "keys", "kwargs", "seqs", "sources", "values")
+    __slots__ = ("args", "costs", "generation", "keys", "kwargs", "seqs", "sources", "values")
 
     def __init__(
         self,
@@ -91,3 +105,5 @@ class Call:
         self.seqs = seqs
         self.keys = keys
         self.values = values
+        #: with ``cost=``: the cost of each distinct key of the call
+        self.costs: dict[Hashable, float] | None = None

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ._batch_engine import batch_engine
+from ._drivers import run_async
 from ._queue import TIMER_SLACK, Piece, Request, size, wake_all
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class LoopDriver:
         if self.closed:
             raise self._owner._closed_error()
         queue = self.queue
+        queue.measure(request)
         if queue.max_queue is not None and not queue.has_room(len(request.items)):
             return False
         queue.add(request, time.monotonic())
@@ -102,6 +105,9 @@ class LoopDriver:
             task.add_done_callback(self._batches.discard)
 
     async def _run(self, pieces: list[Piece]) -> None:
+        if self._owner._api is not None:
+            await self._run_engine(pieces)
+            return
         started = time.perf_counter()
         try:
             out = await self._owner._call(self._func, pieces)
@@ -120,6 +126,26 @@ class LoopDriver:
             done = self.queue.deliver(pieces, outputs, time.perf_counter() - started)
         wake_all(done)
         self._finished()
+
+    async def _run_engine(self, pieces: list[Piece]) -> None:
+        """Run a batch through ``_batch_engine`` (isolate=, cost=, rate_limit=)."""
+
+        def settle(
+            part: list[Piece], outputs: Any, error: BaseException | None, took: float
+        ) -> None:
+            if error is None:
+                wake_all(self.queue.deliver(part, outputs, took))
+            else:
+                wake_all(self.queue.fail(part, error, took))
+
+        try:
+            await run_async(batch_engine(self._owner, pieces, settle), self._func)
+        except asyncio.CancelledError:
+            raise  # the task was cancelled: it ends cancelled, after the callers know
+        except BaseException:  # noqa: BLE001, S110 - settled: its callers have it
+            pass
+        finally:
+            self._finished()
 
     def _finished(self) -> None:
         self._running -= 1

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import accumulate
 from typing import Any
 
+from ._chunking import bad_cost, checked_sum, first_bad_cost
 from ._stats import BatcherStats
 
 __all__ = ["TIMER_SLACK", "Piece", "Queue", "Request", "gather", "size", "wake_all"]
@@ -27,8 +29,8 @@ class Request:
     """One call's items on their way through the queue, and what came back for them."""
 
     __slots__ = (
-        "cancelled", "enqueued", "error", "instance", "items", "loop", "offset", "one", "parts",
-        "remaining", "signal",
+        "cancelled", "costs", "enqueued", "error", "instance", "items", "loop", "offset", "one",
+        "parts", "remaining", "signal",
     )  # fmt: skip
 
     def __init__(
@@ -54,6 +56,8 @@ class Request:
         self.one = one
         self.enqueued = 0.0
         self.cancelled = False
+        #: with ``cost=``: the cost of the items before each position (``Queue.measure``)
+        self.costs: list[float] | None = None
         #: for a batched method, the instance it was called on: the batch is run on it,
         #: and the request keeps it alive until then (the batcher holds it only weakly)
         self.instance = instance
@@ -101,6 +105,11 @@ class Request:
             return torch.cat(parts)
         return [result for part in parts for result in part]
 
+    def cost_of(self, start: int, stop: int) -> float:
+        """The cost of ``items[start:stop]`` (0 without ``cost=``)."""
+        costs = self.costs
+        return 0 if costs is None else costs[stop] - costs[start]
+
     def first(self) -> Any:
         """The result of the first item (``.one``)."""
         if self.error is not None:
@@ -126,9 +135,26 @@ class Queue:
     """When a batch goes, what it holds, and where its results go. No I/O, no lock."""
 
     def __init__(
-        self, batch_size: int, timeout_s: float, small_batch_threshold: int, max_queue: int | None
+        self,
+        batch_size: int,
+        timeout_s: float,
+        small_batch_threshold: int,
+        max_queue: int | None,
+        cost: Callable[[Any], Any] | None = None,
+        max_cost: float | None = None,
+        where: tuple[str, str] = ("", ""),
+        keep_whole: bool = False,
     ) -> None:
         self.batch_size = batch_size
+        #: with ``cost=``: what an item costs; a batch holds at most ``max_cost`` of them
+        self.cost = cost
+        self.max_cost = max_cost
+        self.queued_cost: float = 0  # the cost of the items waiting
+        self.where = where  # the function and its batch parameter, for errors
+        #: with ``isolate=``: a request that fits in a batch is never cut in two, so that
+        #: it succeeds or fails whole (a caller that isolates again, like the cache over
+        #: the batcher, never sends items again that a batch has already computed)
+        self.keep_whole = keep_whole
         self.timeout_s = timeout_s
         self.small = small_batch_threshold
         self.max_queue = max_queue
@@ -142,8 +168,20 @@ class Queue:
         """Whether ``count`` more items fit (a request larger than the queue fits alone)."""
         return self.max_queue is None or self.queued == 0 or self.queued + count <= self.max_queue
 
+    def measure(self, request: Request) -> None:
+        """With ``cost=``: cost the request's items (before taking the driver's lock)."""
+        if self.cost is None or request.costs is not None:
+            return
+        values = list(map(self.cost, request.items))
+        if checked_sum(values) is None:
+            bad = first_bad_cost(values)
+            raise bad_cost(self.where, bad, values[bad])
+        request.costs = list(accumulate(values, initial=0))
+
     def add(self, request: Request, now: float) -> None:
         request.enqueued = now
+        if request.costs is not None:
+            self.queued_cost += request.costs[-1]
         if len(request.items) <= self.small:
             self._urgent.append(request)
         else:
@@ -160,29 +198,53 @@ class Queue:
             return None
         if self.queued >= self.batch_size or self.timeout_s == 0 or self.closing:
             return 0.0
+        if self.max_cost is not None and self.queued_cost >= self.max_cost:
+            return 0.0  # full by cost
         oldest = min(q[0].enqueued for q in (self._urgent, self._normal) if q)
         remaining = oldest + self.timeout_s - now
         return 0.0 if remaining <= slack else remaining
 
     def take(self, now: float) -> list[Piece]:
-        """The next batch: up to ``batch_size`` items, small requests first, in order."""
+        """The next batch: up to ``batch_size`` items, small requests first, in order.
+
+        With ``max_cost``, the batch also closes before a request that would take it past
+        that cost; a request that alone costs more goes alone. With ``keep_whole``, it
+        closes before a request that would not fit whole (unless larger than a batch).
+        """
         pieces: list[Piece] = []
         room = self.batch_size
+        budget = self.max_cost
+        spent: float = 0
         for queue in (self._urgent, self._normal):
             while room and queue:
                 request = queue[0]
                 if request.left():  # its caller left: its items are not sent
                     queue.popleft()
                     self.queued -= len(request.items) - request.offset
+                    self.queued_cost -= request.cost_of(request.offset, len(request.items))
                     continue
                 start = request.offset
                 stop = min(len(request.items), start + room)
+                if self.keep_whole and pieces and stop < len(request.items) <= self.batch_size:
+                    room = 0  # it goes whole in the next batch
+                    break
+                if request.costs is not None:
+                    cost = request.cost_of(start, stop)
+                    if budget is not None and pieces and spent + cost > budget:
+                        room = 0  # the batch is full by cost
+                        break
+                    spent += cost
+                    self.queued_cost -= cost
+                    if budget is not None and spent > budget:
+                        room = stop - start  # over the budget alone: nothing joins it
                 pieces.append((request, start, stop))
                 request.offset = stop
                 room -= stop - start
                 self.queued -= stop - start
                 if stop == len(request.items):
                     queue.popleft()
+        if not self.queued:
+            self.queued_cost = 0  # no residue of float subtractions on an empty queue
         if pieces:
             # per batch, how long its oldest item waited for the batch to start
             oldest = min(request.enqueued for request, _, _ in pieces)
@@ -233,6 +295,7 @@ class Queue:
                     request.error = error
                     done.append(request)
         self.queued = 0
+        self.queued_cost = 0
         return done
 
     def _count(self, size: int, took: float) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, MutableMapping, Sequence
 from typing import Any
 
 from ._annotations import annotated_array, underlying
+from ._api_options import ApiOptions
 from ._binding import Binder, display_name
 from ._checks import for_running_loop
 from ._errors import BatchDefinitionError
@@ -44,6 +45,7 @@ class CoreState:
         version: str = "1",
         local_maxsize: int | None = None,
         lock_timeout: float | None = None,
+        api: ApiOptions | None = None,
     ) -> None:
         self.func = func
         self.fname = display_name(func)
@@ -79,6 +81,12 @@ class CoreState:
             key is None and not typed and self.binder.ctx_static_empty and self.remote is None
         )
         self.max_batch_size = max_batch_size
+        #: the options for real APIs (``_api_options.py``): who is isolated, what an item
+        #: costs, the budgets of a call and of a window
+        self.api = api
+        self.cost = None if api is None else api.cost
+        self.isolates = None if api is None else api.isolates
+        self.rate_limit = None if api is None else api.rate_limit
         # None: results are lists; an empty array like the last result when the function
         # returns arrays; True when only the return annotation says it does; UNKNOWN
         # until a result, or the template in the store, says (see _results.py).
@@ -91,6 +99,8 @@ class CoreState:
         self.hits = 0
         self.misses = 0
         self.joined = 0
+        self.cost_paid: float = 0
+        self.cost_saved: float = 0
         #: flights finished, by every registry of this function (see ``Flights.claim``)
         self.finished = [0]
         self.thread_flights = Flights.for_threads(self.finished)

@@ -23,6 +23,8 @@ class CacheInfo(NamedTuple):
     ``misses`` counts items sent to the function; ``hits`` every other item asked for,
     so ``hits + misses`` is the number of items asked for. ``joined`` counts the items
     (of ``hits``) answered by joining a computation another caller had in flight.
+    With ``cost=``, ``cost_paid`` is the cost of the misses and ``cost_saved`` that of
+    the hits (joined ones included); both stay 0 without it.
     """
 
     hits: int
@@ -30,6 +32,8 @@ class CacheInfo(NamedTuple):
     maxsize: int | None
     currsize: int
     joined: int = 0
+    cost_paid: float = 0
+    cost_saved: float = 0
 
 
 class StoreAccess(CoreState):
@@ -86,9 +90,10 @@ class StoreAccess(CoreState):
         self._fold_hits()
         with self._lock:
             hits, misses, joined = self.hits, self.misses, self.joined
+            paid, saved = self.cost_paid, self.cost_saved
         holder: Any = self.remote if self.remote is not None else self.store
         maxsize = getattr(holder, "maxsize", None)
-        return CacheInfo(hits, misses, maxsize, len(holder), joined)
+        return CacheInfo(hits, misses, maxsize, len(holder), joined, paid, saved)
 
     def cache_clear(self) -> None:
         """Empty the store (for a store outside the process: this function's entries)."""
@@ -100,3 +105,4 @@ class StoreAccess(CoreState):
         self._fold_hits()
         with self._lock:
             self.hits = self.misses = self.joined = 0
+            self.cost_paid = self.cost_saved = 0

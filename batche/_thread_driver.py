@@ -12,7 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._batch_engine import batch_engine
 from ._batcher_base import BatcherBase
+from ._drivers import run_sync
 from ._queue import TIMER_SLACK, Piece, Request, size, wake_all
 
 __all__ = ["ThreadDriver"]
@@ -37,6 +39,7 @@ class ThreadDriver:
 
     def submit(self, request: Request) -> None:
         count = len(request.items)
+        self.queue.measure(request)  # calls cost=, if given: not under the lock
         with self._cond:
             if self.closed:
                 raise self._owner._closed_error()
@@ -100,6 +103,9 @@ class ThreadDriver:
 
     def _run(self, pieces: list[Piece]) -> None:
         """Run one batch (outside the lock) and wake its callers."""
+        if self._owner._api is not None:
+            self._run_engine(pieces)
+            return
         queue = self.queue
         started = time.perf_counter()
         try:
@@ -114,6 +120,27 @@ class ThreadDriver:
                 done = queue.deliver(pieces, outputs, time.perf_counter() - started)
                 self._finished()
         wake_all(done)
+
+    def _run_engine(self, pieces: list[Piece]) -> None:
+        """Run a batch through ``_batch_engine`` (isolate=, cost=, rate_limit=)."""
+
+        def settle(
+            part: list[Piece], outputs: Any, error: BaseException | None, took: float
+        ) -> None:
+            with self._cond:
+                if error is None:
+                    done = self.queue.deliver(part, outputs, took)
+                else:
+                    done = self.queue.fail(part, error, took)
+            wake_all(done)
+
+        try:
+            run_sync(batch_engine(self._owner, pieces, settle), self._func)
+        except BaseException:  # noqa: BLE001, S110 - settled: its callers have it
+            pass
+        finally:
+            with self._cond:
+                self._finished()
 
     def _finished(self) -> None:
         """A batch is done (the lock is held): a waiting worker may take the next one."""

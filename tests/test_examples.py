@@ -26,7 +26,8 @@ def test_overlapping_batches() -> None:
         "request 1: ['the cat', 'the dog']",
         "request 2: ['a bird']",
         "request 3: ['a bird']",
-        "CacheInfo(hits=6, misses=4, maxsize=10000, currsize=4, joined=0)",
+        "CacheInfo(hits=6, misses=4, maxsize=10000, currsize=4, joined=0, cost_paid=0, "
+        "cost_saved=0)",
     ]
 
 

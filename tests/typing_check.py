@@ -63,3 +63,30 @@ async def use_batcher() -> None:
 
 
 lengths(3)  # type: ignore[arg-type]
+
+
+# the options for real APIs keep the types, on both decorators
+from batche import BatchItemsError, RateLimit  # noqa: E402
+
+limit = RateLimit(requests=3_000, cost=1_000_000, per=60.0)
+
+
+@cache_batch_variable(
+    "texts", isolate=(ValueError, KeyError), return_exceptions=True, cost=len,
+    max_batch_size=2048, max_batch_cost=300_000, rate_limit=limit,
+)  # fmt: skip
+@dynamically(isolate=lambda exc: True, cost=len, max_batch_cost=300_000, rate_limit=limit)
+async def guarded(texts: list[str]) -> list[int]:
+    return [len(t) for t in texts]
+
+
+async def use_guarded() -> None:
+    assert_type(await guarded(["a"]), list[int])
+    try:
+        await guarded(["a"])
+    except BatchItemsError as error:
+        assert_type(error.errors, dict[int, BaseException])
+        assert_type(error.results, list[object])
+
+
+cache_batch_variable("texts", cost=3)  # type: ignore[call-overload]
