@@ -127,7 +127,7 @@ class CoreState:
     def loop_flights(self) -> Flights:
         """The registry of flights of the running event loop."""
         return for_running_loop(
-            self._loop_flights, self._lock, lambda loop: Flights.for_loop(loop, self.finished)
+            self._loop_flights, self._lock, lambda _loop: Flights.for_loop(self.finished)
         )
 
 
