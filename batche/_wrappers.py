@@ -77,6 +77,20 @@ class _Wrapper:
     def __repr__(self) -> str:
         return f"<cached batch function {self._core.fname[:-2]}>"
 
+    # Pickled by reference, as functions and ``functools.lru_cache`` wrappers are: by the
+    # name it has in its module. A process that loads it (a ProcessPoolExecutor or
+    # multiprocessing worker) imports that module and uses its own cache; a copy is
+    # the function itself, sharing its cache.
+
+    def __reduce__(self) -> str:
+        return self.__qualname__
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
             return self
@@ -185,6 +199,10 @@ class _Bound:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__func__, name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # as a bound method pickles: the instance, and the name to look up on it
+        return getattr, (self.__self__, self.__func__.__name__)
 
     def __repr__(self) -> str:
         return f"<bound {self.__func__!r} of {self.__self__!r}>"
