@@ -15,6 +15,7 @@ from ._instructions import Engine, StoreIO
 from ._plan import MISS, Plan
 from ._results import assemble
 from ._state import CoreState
+from .stores._base import StoreError
 
 
 class CacheInfo(NamedTuple):
@@ -22,18 +23,24 @@ class CacheInfo(NamedTuple):
 
     ``misses`` counts items sent to the function; ``hits`` every other item asked for,
     so ``hits + misses`` is the number of items asked for. ``joined`` counts the items
-    (of ``hits``) answered by joining a computation another caller had in flight.
+    (of ``hits``) answered by joining a computation another caller had in flight (in
+    this process, or under another process's lease with ``lock=True``).
+
+    ``currsize`` is the number of entries of an in-memory store. For a store outside the
+    process it is ``len(store)`` (every entry of the store, not only this function's)
+    when the store says counting is cheap (``store.len_is_cheap``), else None: a count
+    that scans a whole Redis keyspace or a SQLite table is never made on the way.
     """
 
     hits: int
     misses: int
     maxsize: int | None
-    currsize: int
+    currsize: int | None
     joined: int = 0
 
 
 class StoreAccess(CoreState):
-    """The reads and writes of the stores, and the counts: ``cache_info``, ``cache_clear``."""
+    """The reads and writes of the stores, and the counts: ``cache_info``, clearing."""
 
     def _read_remote(self, keys: Sequence[Hashable], values: list[Any] | None) -> Engine:
         """Fill ``values`` (None: nothing found yet) from the store outside the process."""
@@ -86,17 +93,48 @@ class StoreAccess(CoreState):
         self._fold_hits()
         with self._lock:
             hits, misses, joined = self.hits, self.misses, self.joined
-        holder: Any = self.remote if self.remote is not None else self.store
-        maxsize = getattr(holder, "maxsize", None)
-        return CacheInfo(hits, misses, maxsize, len(holder), joined)
+        remote = self.remote
+        if remote is None:  # then the in-memory store is the store
+            store: Any = self.store
+            return CacheInfo(hits, misses, store.maxsize, len(store), joined)
+        size = None
+        if getattr(remote, "len_is_cheap", False):
+            try:
+                size = len(remote)
+            except Exception as exc:
+                raise self._store_error("cache_info()", exc) from exc
+        return CacheInfo(hits, misses, getattr(remote, "maxsize", None), size, joined)
 
-    def cache_clear(self) -> None:
-        """Empty the store (for a store outside the process: this function's entries)."""
+    def clearing(self) -> Engine:
+        """Empty the stores of this function's entries, then reset the counts.
+
+        For a store outside the process: only this function's namespace and version.
+        """
         if self.store is not None:
             self.store.clear()
         if self.remote is not None:
             assert self.encoder is not None
-            self.remote.clear(f"{self.encoder.namespace}:{self.encoder.version}:")
+            prefix = f"{self.encoder.namespace}:{self.encoder.version}:"
+            yield from self._outside("cache_clear()", "clear", prefix)
         self._fold_hits()
         with self._lock:
             self.hits = self.misses = self.joined = 0
+
+    def dropping(self, keys: Sequence[Hashable]) -> Engine:
+        """Delete ``keys`` from the store outside the process (``invalidate``)."""
+        yield from self._outside("invalidate()", "delete_many", keys)
+
+    def _outside(self, operation: str, method: str, *args: Any) -> Engine:
+        """``method`` of the store outside the process, for ``operation``: a failure is a
+        ``StoreError`` naming this function (an invalidation that silently failed would
+        leave stale results behind)."""
+        try:
+            return (yield StoreIO(self.remote, method, *args))
+        except Exception as exc:
+            raise self._store_error(operation, exc) from exc
+
+    def _store_error(self, operation: str, exc: Exception) -> StoreError:
+        detail = str(exc)
+        if not isinstance(exc, StoreError):  # its message names the store already
+            detail = f"{type(self.remote).__name__}: {type(exc).__name__}: {exc}"
+        return StoreError(f"{self.fname}: {operation} failed: {detail}")

@@ -132,6 +132,9 @@ def test_a_local_function_cannot_be_pickled_and_says_so() -> None:
 
     with pytest.raises((pickle.PicklingError, AttributeError), match="local"):
         pickle.dumps(local)
+    unnamed = cache_batch_variable("items")(Recorder())
+    with pytest.raises(pickle.PicklingError, match="Recorder, which has no name"):
+        pickle.dumps(unnamed)
 
 
 def test_spawned_process_pool_workers_call_the_function() -> None:
