@@ -136,9 +136,7 @@ class Flights:
         # One event loop runs one callback at a time: no lock is needed, and none is taken.
         # The registry keeps no reference to its loop (futures are made on the running
         # one), so a table of registries keyed weakly by loop lets a closed loop go.
-        return cls(
-            contextlib.nullcontext(), _new_future, _resolve, eager=True, finished=finished
-        )
+        return cls(contextlib.nullcontext(), _new_future, _resolve, eager=True, finished=finished)
 
     def claim(
         self,

@@ -319,7 +319,9 @@ def test_joining_flights_costs_linear_time_in_the_keys(size: int) -> None:
     keys = [Counted(i) for i in range(size)]
     # a first caller has the keys in flight, in chunks of 10
     run, mine, joined, _ = flights.claim(keys, 10, 0)
-    assert run is not None and len(mine) == size // 10 and joined == []
+    assert run is not None
+    assert len(mine) == size // 10
+    assert joined == []
     # a second caller wants them all, and one more
     Counted.hashes = 0
     wanted = [*reversed(keys), Counted(-1)]

@@ -63,7 +63,8 @@ def loop_soak(store: Any, runs: int = RUNS, **options: Any) -> LoopFigures:
         loops.append(weakref.ref(asyncio.get_running_loop()))
         assert await triple([n, n // 2]) == [3 * n, 3 * (n // 2)]
         first, second = await asyncio.gather(triple([-n, n + 1]), triple([n + 1, -n]))
-        assert first == [-3 * n, 3 * (n + 1)] and second == [3 * (n + 1), -3 * n]
+        assert first == [-3 * n, 3 * (n + 1)]
+        assert second == [3 * (n + 1), -3 * n]
         asyncio.get_running_loop().create_task(triple([10**6 + n]))  # left in flight
         await asyncio.sleep(0)
 
@@ -183,7 +184,8 @@ def main() -> None:
             for name, make in kinds:
                 figures = loop_soak(make())
                 before, after = figures.threads
-                print(f"  {name:7} loops alive after: {figures.loops:4}   threads: {before} -> {after}")
+                print(f"  {name:7} loops alive after: {figures.loops:4}", end="")
+                print(f"   threads: {before} -> {after}")
         finally:
             server.stop()
     instances = instance_soak()
