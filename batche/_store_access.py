@@ -12,6 +12,7 @@ from itertools import repeat
 from typing import Any, NamedTuple
 
 from ._instructions import Engine, StoreIO
+from ._local import ExpiringLayer
 from ._plan import MISS, Plan
 from ._results import assemble
 from ._state import CoreState
@@ -63,15 +64,22 @@ class StoreAccess(CoreState):
 
     def _keep(self, todo_plan: Plan, keys: list[Hashable], rows: list[Any]) -> Engine:
         """Store the checked results of ``keys``: outside the process, then in memory."""
+        local = self.store
+        since = None
         if self.remote is not None:
+            if isinstance(local, ExpiringLayer):
+                since = local.clock()  # before the write: expire here no later than there
             yield StoreIO(self.remote, "set_many", self.remote_entries(keys, rows))
-        if self.store is not None:
-            order = todo_plan.write_order(keys)
-            if order is keys:
-                self.store.put(keys, rows)
-            else:
-                chunk = dict(zip(keys, rows))
-                self.store.put(order, list(map(chunk.__getitem__, order)))
+        if local is None:
+            return
+        order = todo_plan.write_order(keys)
+        if order is not keys:
+            chunk = dict(zip(keys, rows))
+            keys, rows = order, list(map(chunk.__getitem__, order))
+        if isinstance(local, ExpiringLayer):
+            local.put(keys, rows, since)
+        else:
+            local.put(keys, rows)
 
     def _all_hits(self, values: list[Any]) -> Any:
         """The answer of a call whose every item was found (counted without the lock)."""
