@@ -12,6 +12,7 @@ import pytest
 
 from batche import cache_batch_variable
 
+from ._counted import Counted
 from .conftest import in_threads
 
 # -- threads ------------------------------------------------------------------------------
@@ -293,22 +294,6 @@ def test_two_event_loops_one_after_another() -> None:
 
 
 # -- the registry's own cost ----------------------------------------------------------------
-
-
-class Counted:
-    """A key that counts how often it is hashed: the dict operations made on it."""
-
-    hashes = 0
-
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-    def __hash__(self) -> int:
-        Counted.hashes += 1
-        return hash(self.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Counted) and other.value == self.value
 
 
 @pytest.mark.parametrize("size", [1_000, 4_000])

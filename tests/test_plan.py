@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from batche._plan import MISS, plan
 
+from ._counted import Counted
+
 
 def test_plan_dedups_in_order_of_first_appearance() -> None:
     keys = ["a", "b", "a", "c", "b", "d"]
@@ -58,22 +60,6 @@ def test_plan_then_merge_fills_every_position(rows: list[tuple[str, bool]]) -> N
     last_use = {k: i for i, k in enumerate(keys)}
     assert p.write_order(p.todo) == sorted(p.todo, key=last_use.__getitem__)
     assert p.merge({k: k.upper() for k in p.todo}) == [k.upper() for k in keys]
-
-
-class Counted:
-    """An item that counts how often it is hashed: the dict operations made on it."""
-
-    hashes = 0
-
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-    def __hash__(self) -> int:
-        Counted.hashes += 1
-        return hash(self.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Counted) and other.value == self.value
 
 
 def hashes_per_item(size: int, max_batch_size: int) -> float:
