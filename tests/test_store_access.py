@@ -47,26 +47,37 @@ def lengths(texts: list[str]) -> list[int]:
     return [len(t) for t in texts]
 
 
-def test_cache_info_never_counts_a_store_outside_the_process(
+def test_cache_info_never_counts_a_sqlite_table(tmp_path: Path) -> None:
+    store = CountedSQLite(tmp_path / "c.db")
+    embed = cache_batch_variable("texts", cache=store, namespace="n")(lengths)
+    embed(["a", "bb", "a"])
+    info = embed.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (1, 2, None)
+    assert store.counted == 0  # no COUNT(*) of the table
+    store.close()
+
+
+def test_cache_info_reports_len_of_a_store_that_counts_cheaply(
     tmp_path: Path, redis_url: str
 ) -> None:
-    for store in (CountedSQLite(tmp_path / "c.db"), CountedRedis(redis_url)):
+    for store in (CheapSQLite(tmp_path / "c.db"), CountedRedis(redis_url)):
+        assert store.len_is_cheap
+        other = cache_batch_variable("texts", cache=store, namespace="other")(lengths)
+        other(["z"])
         embed = cache_batch_variable("texts", cache=store, namespace="n")(lengths)
-        embed(["a", "bb", "a"])
-        info = embed.cache_info()
-        assert (info.hits, info.misses, info.currsize) == (1, 2, None)
-        assert store.counted == 0  # no COUNT(*) of the table, no SCAN of the keyspace
+        embed(["a", "bb"])
+        assert embed.cache_info().currsize == 3  # the store's entries: others' too
+        assert store.counted == 1
         store.close()
 
 
-def test_cache_info_reports_len_of_a_store_that_counts_cheaply(tmp_path: Path) -> None:
-    store = CheapSQLite(tmp_path / "c.db")
-    other = cache_batch_variable("texts", cache=store, namespace="other")(lengths)
-    other(["z"])
-    embed = cache_batch_variable("texts", cache=store, namespace="n")(lengths)
+def test_lease_keys_are_never_counted_as_entries(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    embed = cache_batch_variable("texts", cache=store, namespace="n", lock=True)(lengths)
     embed(["a", "bb"])
-    assert embed.cache_info().currsize == 3  # the store's entries: this function's and others'
-    assert store.counted == 1
+    (key,) = embed._core.keys_of(["held"], ())
+    assert store.lease_many([key], "another-process", 30) == [key]  # a lease in progress
+    assert embed.cache_info().currsize == 2
     store.close()
 
 
@@ -88,10 +99,7 @@ def test_failures_of_explicit_operations_name_the_function() -> None:
 
 
 def test_a_failing_count_names_the_function() -> None:
-    class CheapRedis(RedisStore):
-        len_is_cheap = True
-
-    store = CheapRedis(dead_redis_url(), on_store_error="raise", timeout=5)
+    store = RedisStore(dead_redis_url(), on_store_error="raise", timeout=5)
     embed = cache_batch_variable("texts", cache=store, namespace="n")(lengths)
     with pytest.raises(StoreError, match=r"lengths\(\): cache_info\(\) failed: "):
         embed.cache_info()
