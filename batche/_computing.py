@@ -123,7 +123,7 @@ class Computing(StoreAccess):
                 # Checked again under the lease: a holder may have stored a key and given
                 # its lease back since our lookup (or since a follow that found no value
                 # and no lease), and its value is not to be computed twice.
-                stored = yield StoreIO(remote, "get_many", leased)
+                stored = yield from self.read_remote(leased)
                 flight.early.update(stored)
                 with self._lock:
                     self.hits += len(stored)
