@@ -28,8 +28,10 @@ def for_running_loop(
 ) -> T:
     """The object of ``table`` for the running event loop, made by ``make(loop)`` once.
 
-    Keyed weakly, so a closed loop's object goes with it; ``lock`` guards the table,
-    since loops of several threads may ask at once.
+    Keyed weakly, so a closed loop's object goes with it, provided the object holds no
+    reference to its loop (a value that reaches its key keeps it alive for good: make
+    futures on the running loop instead). ``lock`` guards the table, since loops of
+    several threads may ask at once.
     """
     loop = asyncio.get_running_loop()
     found = table.get(loop)

@@ -131,7 +131,16 @@ class Computing(CallCosts):
         leased = yield StoreIO(remote, "lease_many", pending, token, timeout)
         if leased:
             try:
-                yield from self._compute_keys(call, todo_plan, flight, leased, positions, run)
+                # Checked again under the lease: a holder may have stored a key and given
+                # its lease back since our lookup (or since a follow that found no value
+                # and no lease), and its value is not to be computed twice.
+                stored = yield from self.read_remote(leased)
+                flight.early.update(stored)
+                with self._lock:
+                    self.hits += len(stored)
+                missing = [key for key in leased if key not in stored] if stored else leased
+                if missing:
+                    yield from self._compute_keys(call, todo_plan, flight, missing, positions, run)
             finally:
                 yield StoreIO(remote, "release_many", leased, token)
         taken = set(leased)
@@ -141,6 +150,7 @@ class Computing(CallCosts):
         found = yield StoreIO(remote, "follow_many", others, timeout)
         flight.early.update(found)
         with self._lock:
+            self.hits += len(found)
             self.joined += len(found)
         return [key for key in others if key not in found]
 

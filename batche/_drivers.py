@@ -61,9 +61,9 @@ async def run_async(engine: Engine, func: Callable[..., Awaitable[Any]]) -> Any:
             if op.__class__ is Invoke:
                 value = await func(*op.args, **op.kwargs)
             elif op.__class__ is Spawn:
-                op.run.task = asyncio.get_running_loop().create_task(
-                    _computation(op.engine, func, op.run)
-                )
+                task = asyncio.get_running_loop().create_task(_computation(op.engine, func, op.run))
+                task.add_done_callback(op.run.abandon)
+                op.run.task = task
             elif op.__class__ is Wait:
                 await _wait_flights(op.flights)
             elif op.__class__ is Pace:

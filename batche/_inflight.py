@@ -11,11 +11,11 @@ concurrency (the common case) a claim costs a few attribute reads, not a dict wr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from contextvars import ContextVar, Token
-from itertools import filterfalse
 from typing import Any
 
 __all__ = ["Flight", "Flights", "Run", "enter_computing", "leave_computing"]
@@ -24,13 +24,23 @@ __all__ = ["Flight", "Flights", "Run", "enter_computing", "leave_computing"]
 class Run:
     """One caller's computation of the keys it claimed, in one or more flights (chunks)."""
 
-    __slots__ = ("task", "waiters")
+    __slots__ = ("flights", "registry", "task", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Flights) -> None:
         #: the asyncio task computing the flights (None for threads)
         self.task: Any = None
         #: callers waiting for it (asyncio): it is cancelled when the last one leaves
         self.waiters = 0
+        self.registry = registry
+        self.flights: list[Flight] = []
+
+    def abandon(self, _task: Any = None) -> None:
+        """Finish the flights still open as cancelled (a task's done callback).
+
+        A task cancelled before its first step never runs its code, so the engine never
+        finishes its flights: without this, whoever waits for them would wait forever.
+        """
+        self.registry.finish_open(self.flights, asyncio.CancelledError())
 
 
 # The runs the current context computes on behalf of: a call made from inside the wrapped
@@ -108,7 +118,8 @@ class Flights:
         self._new_signal = new_signal
         self._fire = fire
         self._eager = eager
-        self._active: list[Flight] = []
+        #: the flights in progress, in the order they were claimed (a dict: O(1) removal)
+        self._active: dict[Flight, None] = {}
         #: ``finished[0]`` counts the flights finished so far (shared by a function's
         #: registries): a claim that sees it changed since its lookup looks its keys up
         #: again, since they may have been stored in between
@@ -121,11 +132,11 @@ class Flights:
         )
 
     @classmethod
-    def for_loop(cls, loop: Any, finished: list[int]) -> Flights:
+    def for_loop(cls, finished: list[int]) -> Flights:
         # One event loop runs one callback at a time: no lock is needed, and none is taken.
-        return cls(
-            contextlib.nullcontext(), loop.create_future, _resolve, eager=True, finished=finished
-        )
+        # The registry keeps no reference to its loop (futures are made on the running
+        # one), so a table of registries keyed weakly by loop lets a closed loop go.
+        return cls(contextlib.nullcontext(), _new_future, _resolve, eager=True, finished=finished)
 
     def claim(
         self,
@@ -149,22 +160,12 @@ class Flights:
         ancestors = _COMPUTING.get()
         with self._lock:
             remaining = todo
-            for flight in self._active:
-                if flight.run in ancestors:
-                    continue  # a call from inside our own computation: never wait on it
-                wanted = list(filter(flight.keys.__contains__, remaining))
-                if wanted:
-                    if flight.signal is None:
-                        flight.signal = self._new_signal()
-                    joined.append((flight, wanted))
-                    taken = set(wanted)
-                    remaining = list(filterfalse(taken.__contains__, remaining))
-                    if not remaining:
-                        break
+            if self._active:
+                remaining = self._join(todo, distinct, ancestors, joined)
             run = None
             mine: list[Flight] = []
             if remaining:
-                run = Run()
+                run = Run(self)
                 if cut is None:
                     bounds = [(s, s + step) for s in range(0, len(remaining), step)]
                 else:
@@ -176,9 +177,42 @@ class Flights:
                         chunk = dict.fromkeys(remaining[start:stop])
                     signal = self._new_signal() if self._eager else None
                     mine.append(Flight(chunk, run, signal))
-                self._active.extend(mine)
+                self._active.update(dict.fromkeys(mine))
+                run.flights = mine
             stale = self._finished[0] != generation
         return run, mine, joined, stale
+
+    def _join(
+        self,
+        todo: list[Hashable],
+        distinct: dict[Hashable, None] | None,
+        ancestors: frozenset[Run],
+        joined: list[tuple[Flight, list[Hashable]]],
+    ) -> list[Hashable]:
+        """Append to ``joined`` the active flights holding keys of ``todo``; the rest.
+
+        Each flight is matched from its smaller side (its keys, or the keys still left),
+        so a claim costs about ``len(todo)`` plus the keys in flight, however many chunks
+        the flights are cut in (a scan of ``todo`` per flight was quadratic).
+        """
+        left = dict.fromkeys(todo) if distinct is None else distinct.copy()
+        for flight in self._active:
+            if flight.run in ancestors:
+                continue  # a call from inside our own computation: never wait on it
+            keys = flight.keys
+            if len(keys) < len(left):
+                wanted = list(filter(left.__contains__, keys))
+            else:
+                wanted = list(filter(keys.__contains__, left))
+            if wanted:
+                if flight.signal is None:
+                    flight.signal = self._new_signal()
+                joined.append((flight, wanted))
+                for key in wanted:
+                    del left[key]
+                if not left:
+                    break
+        return todo if len(left) == len(todo) else list(left)
 
     def finish(self, flight: Flight, error: BaseException | None = None) -> None:
         """Mark ``flight`` done (its results are set, or ``error``) and wake its waiters.
@@ -187,16 +221,27 @@ class Flights:
         either finds them in the store or sees the finished count moved and looks again.
         """
         with self._lock:
+            if flight.done:
+                return  # finished already (``finish_open`` after the engine's own finish)
             flight.error = error
             flight.done = True
-            self._active.remove(flight)
+            del self._active[flight]
             self._finished[0] += 1
             signal = flight.signal
         if signal is not None:
             self._fire(signal)
 
+    def finish_open(self, flights: list[Flight], error: BaseException) -> None:
+        """Finish with ``error`` those of ``flights`` not done yet."""
+        for flight in flights:
+            self.finish(flight, error)
+
     def __len__(self) -> int:
         return len(self._active)
+
+
+def _new_future() -> Any:
+    return asyncio.get_running_loop().create_future()
 
 
 def _resolve(future: Any) -> None:

@@ -38,7 +38,7 @@ def has_miss(values: Sequence[Any]) -> bool:
 class Plan:
     """The misses of one lookup, and how to merge their results back in."""
 
-    __slots__ = ("_missing", "distinct", "keys", "todo", "values")
+    __slots__ = ("_missing", "_rank", "distinct", "keys", "todo", "values")
 
     def __init__(
         self,
@@ -57,6 +57,7 @@ class Plan:
         #: the same keys as a dict, for membership tests
         self.distinct = distinct
         self._missing = missing
+        self._rank: dict[Hashable, int] | None = None
 
     @property
     def whole(self) -> bool:
@@ -85,8 +86,12 @@ class Plan:
         missing = self._missing
         if missing is None or len(missing) == len(self.todo):
             return keys
-        rank = {key: index for index, key in enumerate(missing)}
-        return sorted(keys, key=rank.__getitem__)
+        if self._rank is None:
+            # Made once per call, not per chunk: with max_batch_size a batch of n items
+            # is written in n / max_batch_size chunks, and a rank per chunk made writing
+            # quadratic. A repeated key keeps the index of its last appearance.
+            self._rank = dict(zip(missing, range(len(missing))))
+        return sorted(keys, key=self._rank.__getitem__)
 
     def merge(self, found: Mapping[Hashable, Any]) -> list[Any]:
         """Every position's value: found for the misses, as looked up for the hits."""

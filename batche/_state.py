@@ -21,9 +21,10 @@ from ._errors import BatchDefinitionError
 from ._inflight import Flights
 from ._instructions import Engine, StoreIO
 from ._keys import Encoder, UnstableKeyError, canonical
+from ._local import LocalLayer, local_layer
 from ._results import SHAPE_SUFFIX, UNKNOWN, is_array
 from .stores._base import Store
-from .stores._memory import LRUStore, MemoryStore
+from .stores._memory import MemoryStore
 
 KeyFunc = Callable[[Any], Hashable]
 
@@ -63,7 +64,7 @@ class CoreState:
         #: items of different types are different items (``lru_cache``'s ``typed``)
         self.typed = typed
         if isinstance(mapping, MemoryStore):
-            self.store: MemoryStore | None = mapping
+            self.store: LocalLayer | None = mapping
         elif isinstance(mapping, MutableMapping):
             self.store = MemoryStore(mapping)
         else:
@@ -72,7 +73,7 @@ class CoreState:
                 namespace = default_namespace(func, self.fname)
             self.encoder = Encoder(namespace, version, typed=typed)
             self.shape_key = f"{namespace}:{version}:{SHAPE_SUFFIX}"
-            self.store = None if local_maxsize is None else MemoryStore(LRUStore(local_maxsize))
+            self.store = None if local_maxsize is None else local_layer(mapping, local_maxsize)
         #: with ``lock=True``: seconds a lease on a key lasts (None: no leases)
         self.lock_timeout = lock_timeout
         self.key = key
@@ -137,7 +138,7 @@ class CoreState:
     def loop_flights(self) -> Flights:
         """The registry of flights of the running event loop."""
         return for_running_loop(
-            self._loop_flights, self._lock, lambda loop: Flights.for_loop(loop, self.finished)
+            self._loop_flights, self._lock, lambda _loop: Flights.for_loop(self.finished)
         )
 
 

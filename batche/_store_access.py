@@ -12,9 +12,11 @@ from itertools import repeat
 from typing import Any, NamedTuple
 
 from ._instructions import Engine, StoreIO
+from ._local import ExpiringLayer
 from ._plan import MISS, Plan
 from ._results import assemble
 from ._state import CoreState
+from .stores._base import StoreError
 
 
 class CacheInfo(NamedTuple):
@@ -22,7 +24,14 @@ class CacheInfo(NamedTuple):
 
     ``misses`` counts items sent to the function; ``hits`` every other item asked for,
     so ``hits + misses`` is the number of items asked for. ``joined`` counts the items
-    (of ``hits``) answered by joining a computation another caller had in flight.
+    (of ``hits``) answered by joining a computation another caller had in flight (in
+    this process, or under another process's lease with ``lock=True``).
+
+    ``currsize`` is the number of entries of an in-memory store. For a store outside the
+    process it is ``len(store)`` (every entry of the store, not only this function's)
+    when the store says counting is cheap (``store.len_is_cheap``), else None: a count
+    that scans a whole Redis keyspace or a SQLite table is never made on the way.
+
     With ``cost=``, ``cost_paid`` is the cost of the misses and ``cost_saved`` that of
     the hits (joined ones included); both stay 0 without it.
     """
@@ -30,14 +39,14 @@ class CacheInfo(NamedTuple):
     hits: int
     misses: int
     maxsize: int | None
-    currsize: int
+    currsize: int | None
     joined: int = 0
     cost_paid: float = 0
     cost_saved: float = 0
 
 
 class StoreAccess(CoreState):
-    """The reads and writes of the stores, and the counts: ``cache_info``, ``cache_clear``."""
+    """The reads and writes of the stores, and the counts: ``cache_info``, clearing."""
 
     def _read_remote(self, keys: Sequence[Hashable], values: list[Any] | None) -> Engine:
         """Fill ``values`` (None: nothing found yet) from the store outside the process."""
@@ -60,15 +69,22 @@ class StoreAccess(CoreState):
 
     def _keep(self, todo_plan: Plan, keys: list[Hashable], rows: list[Any]) -> Engine:
         """Store the checked results of ``keys``: outside the process, then in memory."""
+        local = self.store
+        since = None
         if self.remote is not None:
+            if isinstance(local, ExpiringLayer):
+                since = local.clock()  # before the write: expire here no later than there
             yield StoreIO(self.remote, "set_many", self.remote_entries(keys, rows))
-        if self.store is not None:
-            order = todo_plan.write_order(keys)
-            if order is keys:
-                self.store.put(keys, rows)
-            else:
-                chunk = dict(zip(keys, rows))
-                self.store.put(order, list(map(chunk.__getitem__, order)))
+        if local is None:
+            return
+        order = todo_plan.write_order(keys)
+        if order is not keys:
+            chunk = dict(zip(keys, rows))
+            keys, rows = order, list(map(chunk.__getitem__, order))
+        if isinstance(local, ExpiringLayer):
+            local.put(keys, rows, since)
+        else:
+            local.put(keys, rows)
 
     def _all_hits(self, values: list[Any]) -> Any:
         """The answer of a call whose every item was found (counted without the lock)."""
@@ -91,18 +107,49 @@ class StoreAccess(CoreState):
         with self._lock:
             hits, misses, joined = self.hits, self.misses, self.joined
             paid, saved = self.cost_paid, self.cost_saved
-        holder: Any = self.remote if self.remote is not None else self.store
-        maxsize = getattr(holder, "maxsize", None)
-        return CacheInfo(hits, misses, maxsize, len(holder), joined, paid, saved)
+        remote = self.remote
+        if remote is None:  # then the in-memory store is the store
+            store: Any = self.store
+            return CacheInfo(hits, misses, store.maxsize, len(store), joined, paid, saved)
+        size = None
+        if getattr(remote, "len_is_cheap", False):
+            try:
+                size = len(remote)
+            except Exception as exc:
+                raise self._store_error("cache_info()", exc) from exc
+        return CacheInfo(hits, misses, getattr(remote, "maxsize", None), size, joined, paid, saved)
 
-    def cache_clear(self) -> None:
-        """Empty the store (for a store outside the process: this function's entries)."""
+    def clearing(self) -> Engine:
+        """Empty the stores of this function's entries, then reset the counts.
+
+        For a store outside the process: only this function's namespace and version.
+        """
         if self.store is not None:
             self.store.clear()
         if self.remote is not None:
             assert self.encoder is not None
-            self.remote.clear(f"{self.encoder.namespace}:{self.encoder.version}:")
+            prefix = f"{self.encoder.namespace}:{self.encoder.version}:"
+            yield from self._outside("cache_clear()", "clear", prefix)
         self._fold_hits()
         with self._lock:
             self.hits = self.misses = self.joined = 0
             self.cost_paid = self.cost_saved = 0
+
+    def dropping(self, keys: Sequence[Hashable]) -> Engine:
+        """Delete ``keys`` from the store outside the process (``invalidate``)."""
+        yield from self._outside("invalidate()", "delete_many", keys)
+
+    def _outside(self, operation: str, method: str, *args: Any) -> Engine:
+        """``method`` of the store outside the process, for ``operation``: a failure is a
+        ``StoreError`` naming this function (an invalidation that silently failed would
+        leave stale results behind)."""
+        try:
+            return (yield StoreIO(self.remote, method, *args))
+        except Exception as exc:
+            raise self._store_error(operation, exc) from exc
+
+    def _store_error(self, operation: str, exc: Exception) -> StoreError:
+        detail = str(exc)
+        if not isinstance(exc, StoreError):  # its message names the store already
+            detail = f"{type(self.remote).__name__}: {type(exc).__name__}: {exc}"
+        return StoreError(f"{self.fname}: {operation} failed: {detail}")

@@ -8,6 +8,7 @@ and adds ``lru_cache``'s surface (``cache_info``, ``cache_clear``, ``__wrapped__
 from __future__ import annotations
 
 import functools
+import pickle
 import sys
 from collections.abc import (
     AsyncIterable,
@@ -60,22 +61,47 @@ class _Wrapper:
         return self._core.cache_info()
 
     def cache_clear(self) -> None:
-        """Empty the store and reset the counts."""
-        self._core.cache_clear()
+        """Empty the store of this function's entries and reset the counts.
+
+        Raises ``StoreError`` (naming the function) when a store outside the process
+        fails; the counts are then left as they were.
+        """
+        run_sync(self._core.clearing(), self._core.func)
 
     def invalidate(self, batch: Any, /, *args: Any, **kwargs: Any) -> None:
         """Drop the cached results of ``batch``'s items for these other arguments.
 
         The other arguments are given as in a call, without the batch; absent items are
-        ignored. With several batch parameters, ``batch`` holds tuples of items.
+        ignored. With several batch parameters, ``batch`` holds tuples of items. Raises
+        ``StoreError`` when a store outside the process fails (stale results would stay).
         """
         core = self._core
         keys = core.invalidate(batch, args, kwargs)
         if core.remote is not None:
-            core.remote.delete_many(keys)
+            run_sync(core.dropping(keys), core.func)
 
     def __repr__(self) -> str:
         return f"<cached batch function {self._core.fname[:-2]}>"
+
+    # Pickled by reference, as functions and ``functools.lru_cache`` wrappers are: by the
+    # name it has in its module. A process that loads it (a ProcessPoolExecutor or
+    # multiprocessing worker) imports that module and uses its own cache; a copy is
+    # the function itself, sharing its cache.
+
+    def __reduce__(self) -> str:
+        name = getattr(self._core.func, "__qualname__", None)
+        if not isinstance(name, str):
+            raise pickle.PicklingError(
+                f"{self._core.fname}: cannot be pickled: it wraps "
+                f"{type(self._core.func).__name__}, which has no name to be imported by"
+            )
+        return name
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
@@ -153,7 +179,11 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
         core = self._core
         keys = core.invalidate(batch, args, kwargs)
         if core.remote is not None:
-            await core.remote.adelete_many(keys)
+            await run_async(core.dropping(keys), core.func)
+
+    async def acache_clear(self) -> None:
+        """``cache_clear`` without blocking the event loop on a store outside the process."""
+        await run_async(self._core.clearing(), self._core.func)
 
     async def _chunk(self, chunk: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         call_args, call_kwargs = self._core.binder.place(
@@ -185,6 +215,10 @@ class _Bound:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__func__, name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # as a bound method pickles: the instance, and the name to look up on it
+        return getattr, (self.__self__, self.__func__._core.func.__name__)
 
     def __repr__(self) -> str:
         return f"<bound {self.__func__!r} of {self.__self__!r}>"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import random
 import sys
 import time
 from pathlib import Path
@@ -110,11 +111,45 @@ def mixed_workload(n: int, impls: dict[str, Any]) -> dict[str, Round]:
     return contenders
 
 
+def chunked_workload(n: int, distinct: int, max_batch_size: int) -> dict[str, Round]:
+    """One call of ``n`` items drawn from ``distinct`` (so with many repeats), all new:
+    sent in chunks of ``max_batch_size``, and in one piece."""
+    rng = random.Random(7)
+    items = [f"text number {rng.randrange(distinct)}" for _ in range(n)]
+
+    def make(size: int | None) -> Any:
+        return cache_batch_variable(batch_variable_name="batch_items", max_batch_size=size)(bare)
+
+    return {
+        "one piece": fresh_calls(lambda: make(None), lambda f: f(items), 1),
+        f"chunks of {max_batch_size:,}": fresh_calls(
+            lambda: make(max_batch_size), lambda f: f(items), 1
+        ),
+    }
+
+
+def chunked_table(rounds: int) -> str:
+    """The cost of ``max_batch_size`` on a large batch with repeats, as a Markdown table."""
+    n, distinct, size = 400_000, 100_000, 2048
+    best = compare(chunked_workload(n, distinct, size), rounds)
+    whole, chunked = best["one piece"], best[f"chunks of {size:,}"]
+    row = [f"{n:,} ({distinct:,} distinct)", f"{whole:.2f} s", f"{chunked:.2f} s"]
+    return table(
+        ["items", "in one piece", f"max_batch_size={size:,}", "ratio"],
+        [[*row, f"{chunked / whole:.2f}x"]],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--chunks", action="store_true", help="only the max_batch_size row")
     args = parser.parse_args()
     rounds = 3 if args.quick else 9
+    chunks = chunked_table(min(rounds, 3))
+    if args.chunks:
+        print(chunks)
+        return
     legacy = legacy_batche()
     unbounded = lambda n: None  # noqa: E731
     bounded = lambda n: 2 * n  # noqa: E731
@@ -145,6 +180,8 @@ def main() -> None:
     print(table(["workload", "items", "contender", "ns/item", "vs floor"], detail))
     print("\nRatios to the floor (the README's table):\n")
     print(table(["workload", "items", "floor per item", *impls], summary))
+    print("\nmax_batch_size on a batch with many repeats (seconds per call, best round):\n")
+    print(chunks)
 
 
 if __name__ == "__main__":

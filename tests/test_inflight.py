@@ -12,6 +12,7 @@ import pytest
 
 from batche import cache_batch_variable
 
+from ._counted import Counted
 from .conftest import in_threads
 
 # -- threads ------------------------------------------------------------------------------
@@ -290,3 +291,67 @@ def test_two_event_loops_one_after_another() -> None:
     assert asyncio.run(f([1, 2])) == [10, 20]
     assert asyncio.run(f([2, 3])) == [20, 30]
     assert f.cache_info().misses == 3
+
+
+# -- the registry's own cost ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1_000, 4_000])
+def test_joining_flights_costs_linear_time_in_the_keys(size: int) -> None:
+    from batche._inflight import Flights
+
+    flights = Flights.for_threads([0])
+    keys = [Counted(i) for i in range(size)]
+    # a first caller has the keys in flight, in chunks of 10
+    run, mine, joined, _ = flights.claim(keys, 10, 0)
+    assert run is not None
+    assert len(mine) == size // 10
+    assert joined == []
+    # a second caller wants them all, and one more
+    Counted.hashes = 0
+    wanted = [*reversed(keys), Counted(-1)]
+    run, mine, joined, _ = flights.claim(wanted, 10, 0)
+    assert [list(flight.keys) for flight in mine] == [[Counted(-1)]]
+    assert sum(len(keys) for _, keys in joined) == size
+    # a dict of the keys left, a lookup and a removal per key: not a scan per flight
+    assert Counted.hashes <= 5 * size
+    for flight in list(flights._active):
+        flights.finish(flight)
+    assert len(flights) == 0
+
+
+def test_a_flight_finished_twice_is_finished_once() -> None:
+    from batche._inflight import Flights
+
+    finished = [0]
+    flights = Flights.for_threads(finished)
+    _, (flight,), _, _ = flights.claim(["a"], 10, 0)
+    flights.finish(flight)
+    flights.finish_open([flight], RuntimeError("late"))
+    assert finished == [1]
+    assert flight.error is None
+    assert len(flights) == 0
+
+
+def test_a_computation_cancelled_before_it_starts_never_strands_its_waiters() -> None:
+    # A task cancelled before its first step never runs a line of its coroutine: its
+    # engine never finished its flights, and every caller for those keys waited forever.
+    async def main() -> None:
+        calls: list[list[str]] = []
+
+        @cache_batch_variable("items")
+        async def f(items: list[str]) -> list[str]:
+            calls.append(list(items))
+            return [i.upper() for i in items]
+
+        caller = asyncio.create_task(f(["x"]))
+        await asyncio.sleep(0)  # one turn: the caller spawned its computation and waits
+        (computation,) = asyncio.all_tasks() - {caller, asyncio.current_task()}
+        computation.cancel()  # before its first step
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert len(f._core.loop_flights()) == 0
+        assert await asyncio.wait_for(f(["x"]), timeout=30) == ["X"]  # not joined to a ghost
+        assert calls == [["x"]]
+
+    asyncio.run(main())

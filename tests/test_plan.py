@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from batche._plan import MISS, plan
 
+from ._counted import Counted
+
 
 def test_plan_dedups_in_order_of_first_appearance() -> None:
     keys = ["a", "b", "a", "c", "b", "d"]
@@ -58,3 +60,35 @@ def test_plan_then_merge_fills_every_position(rows: list[tuple[str, bool]]) -> N
     last_use = {k: i for i, k in enumerate(keys)}
     assert p.write_order(p.todo) == sorted(p.todo, key=last_use.__getitem__)
     assert p.merge({k: k.upper() for k in p.todo}) == [k.upper() for k in keys]
+
+
+def hashes_per_item(size: int, max_batch_size: int) -> float:
+    """Dict operations per item of one call of ``size`` items, each item twice."""
+    from batche import cache_batch_variable
+
+    @cache_batch_variable("items", max_batch_size=max_batch_size)
+    def f(items: list[Counted]) -> list[int]:
+        return [item.value for item in items]
+
+    items = [Counted(i % (size // 2)) for i in range(size)]
+    Counted.hashes = 0
+    assert f(items) == [i % (size // 2) for i in range(size)]
+    return Counted.hashes / size
+
+
+def test_chunks_of_a_batch_with_repeats_cost_linear_time() -> None:
+    # The write order of a chunk used to be found from a rank of every miss of the
+    # batch, made again for each chunk: n / max_batch_size chunks times n items.
+    small, large = hashes_per_item(2_000, 10), hashes_per_item(8_000, 10)
+    assert large < 20
+    assert large < small * 1.2  # the same work per item at four times the size
+
+
+def test_write_order_ranks_the_misses_once() -> None:
+    keys = [Counted(i % 50) for i in range(100)]
+    p = plan(keys, [MISS] * 100)
+    Counted.hashes = 0
+    for start in range(0, 50, 5):
+        order = p.write_order(p.todo[start : start + 5])
+        assert [k.value for k in order] == list(range(start, start + 5))
+    assert Counted.hashes <= 100 + 2 * 50  # one rank of the 100 misses, a lookup per key

@@ -144,3 +144,121 @@ def test_async_functions_lease_and_follow_too(redis_url: str) -> None:
 
     asyncio.run(main())
     store.close()
+
+
+# -- narrow windows, driven deterministically: two callers that share no in-process state
+# (two decorations of one function, two store objects: as two processes are) ----------------
+
+
+class PausingStore(RedisStore):
+    """A real RedisStore that stops, once, at a chosen point until the test lets it go."""
+
+    def __init__(self, url: str, pause_in: str) -> None:
+        super().__init__(url)
+        self.reached = threading.Event()
+        self.go = threading.Event()
+        if pause_in == "lease_many":
+            self.lease_many = self._paused(self.lease_many)  # type: ignore[method-assign]
+        else:  # a command of the client: "exists" is the look at the leases of a follow
+            setattr(self.client, pause_in, self._paused(getattr(self.client, pause_in)))
+
+    def _paused(self, method: Any) -> Any:
+        def pausing(*args: Any, **kwargs: Any) -> Any:
+            if not self.reached.is_set():
+                self.reached.set()
+                assert self.go.wait(timeout=30)
+            return method(*args, **kwargs)
+
+        return pausing
+
+
+class Caller:
+    """One decoration of the shared function, with its own store and its own gate."""
+
+    def __init__(self, store: RedisStore, name: str, computed: list[str]) -> None:
+        self.holding = threading.Event()  # set once it computes
+        self.release = threading.Event()  # cleared: its computation waits for it
+        self.release.set()
+
+        @cache_batch_variable("texts", cache=store, namespace="window", lock=True, lock_timeout=30)
+        def upper(texts: list[str]) -> list[str]:
+            computed.extend(f"{name}:{t}" for t in texts)
+            self.holding.set()
+            assert self.release.wait(timeout=30)
+            return [t.upper() for t in texts]
+
+        self.upper = upper
+        self.result: Any = None
+        self.thread: threading.Thread | None = None
+
+    def start(self, texts: list[str]) -> None:
+        """Call it in a thread of its own."""
+        self.thread = threading.Thread(target=lambda: setattr(self, "result", self.upper(texts)))
+        self.thread.start()
+
+    def join(self) -> Any:
+        assert self.thread is not None
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive()
+        return self.result
+
+
+def two_callers(store_a: RedisStore, store_b: RedisStore) -> tuple[Caller, Caller, list[str]]:
+    """One function decorated twice (one namespace, leases), each with its own store: two
+    callers that share no in-process state, as two processes."""
+    computed: list[str] = []
+    return Caller(store_a, "a", computed), Caller(store_b, "b", computed), computed
+
+
+def test_a_value_stored_between_a_read_and_a_lease_is_not_computed_again(
+    redis_url: str,
+) -> None:
+    # b reads (a miss), then a computes, stores and gives its lease back, then b leases
+    store_b = PausingStore(redis_url, pause_in="lease_many")
+    a, b, computed = two_callers(RedisStore(redis_url), store_b)
+    b.start(["x", "y"])
+    assert store_b.reached.wait(timeout=30)  # b has read, and is about to lease
+    assert a.upper(["x", "y"]) == ["X", "Y"]  # a: lease, compute, store, release
+    store_b.go.set()
+    assert b.join() == ["X", "Y"]
+    assert computed == ["a:x", "a:y"]  # b found them under its own lease
+    info = b.upper.cache_info()
+    assert (info.hits, info.misses) == (2, 0)
+
+
+def test_a_value_stored_between_a_followers_two_looks_is_not_computed_again(
+    redis_url: str,
+) -> None:
+    # b follows a's lease: it reads (nothing yet), a stores and gives its lease back,
+    # then b looks at the leases (none left)
+    store_b = PausingStore(redis_url, pause_in="exists")
+    a, b, computed = two_callers(RedisStore(redis_url), store_b)
+    a.release.clear()
+    a.start(["x"])
+    assert a.holding.wait(timeout=30)  # a holds the lease of "x" and computes
+    b.start(["x"])
+    assert store_b.reached.wait(timeout=30)  # b read no value, and is about to look at leases
+    a.release.set()
+    assert a.join() == ["X"]  # a stored "x" and gave its lease back
+    store_b.go.set()
+    assert b.join() == ["X"]
+    assert computed == ["a:x"]
+    info = b.upper.cache_info()
+    assert (info.hits, info.misses) == (1, 0)
+
+
+def test_items_joined_from_a_lease_are_counted_as_hits(redis_url: str) -> None:
+    a, b, computed = two_callers(RedisStore(redis_url), RedisStore(redis_url))
+    a.release.clear()
+    b.release.clear()
+    a.start(["x"])
+    assert a.holding.wait(timeout=30)  # a holds the lease of "x"
+    b.start(["x", "y", "y"])
+    assert b.holding.wait(timeout=30)  # b leased "y" (not "x") and computes it
+    a.release.set()
+    assert a.join() == ["X"]
+    b.release.set()  # b stores "y", then follows "x" and finds it
+    assert b.join() == ["X", "Y", "Y"]
+    assert computed == ["a:x", "b:y"]
+    info = b.upper.cache_info()
+    assert (info.hits, info.misses, info.joined) == (2, 1, 1)  # "x" joined, "y" twice

@@ -95,3 +95,67 @@ def test_async_map_over_sync_and_async_iterables() -> None:
     a, b = asyncio.run(collect())
     assert a == b == [10, 11, 12, 13, 14]
     assert rec.calls == [[0, 1], [2, 3], [4]]
+
+
+# -- pickling: by reference, as functools.lru_cache functions -----------------------------
+
+
+def test_module_level_functions_pickle_and_copy_as_themselves() -> None:
+    import copy
+    import pickle
+
+    from . import _pickled
+
+    for f in (_pickled.embed, _pickled.aembed, _pickled.Model.embed, _pickled.Model.plain):
+        assert pickle.loads(pickle.dumps(f)) is f
+        assert copy.copy(f) is f
+        assert copy.deepcopy(f) is f
+    assert copy.deepcopy([_pickled.embed])[0] is _pickled.embed  # inside a structure too
+
+
+def test_a_bound_method_pickles_with_its_instance() -> None:
+    import pickle
+
+    from ._pickled import Model
+
+    bound = pickle.loads(pickle.dumps(Model(3).embed))
+    assert bound.__self__ == Model(3)
+    assert bound(["ab", "c"]) == [6, 3]
+
+
+def test_a_local_function_cannot_be_pickled_and_says_so() -> None:
+    import pickle
+
+    @cache_batch_variable("texts")
+    def local(texts: list[str]) -> list[str]:
+        return texts
+
+    with pytest.raises((pickle.PicklingError, AttributeError), match="local"):
+        pickle.dumps(local)
+    unnamed = cache_batch_variable("items")(Recorder())
+    with pytest.raises(pickle.PicklingError, match="Recorder, which has no name"):
+        pickle.dumps(unnamed)
+
+
+def test_spawned_process_pool_workers_call_the_function() -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ._pickled import embed, run_aembed
+
+    batches = [["a", "bb"], ["ccc"], ["a", "dddd"]]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        assert list(pool.map(embed, batches)) == [[1, 2], [3], [1, 4]]
+        assert list(pool.map(run_aembed, batches)) == [[1, 2], [3], [1, 4]]
+        assert pool.submit(embed, ["x", "yy"]).result() == [1, 2]
+
+
+def test_multiprocessing_pool_map_with_spawn() -> None:
+    import multiprocessing
+
+    from ._pickled import Model, embed
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        assert pool.map(embed, [["a"], ["bb", "a"]]) == [[1], [2, 1]]
+        assert pool.map(Model(2).embed, [["a"], ["bb"]]) == [[2], [4]]

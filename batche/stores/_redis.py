@@ -74,6 +74,8 @@ class RedisStore(RedisLeases):
     """
 
     errors = ERRORS
+    #: ``len()`` costs a few commands whatever the size: ``cache_info()`` may call it
+    len_is_cheap = True
 
     def __init__(
         self,
