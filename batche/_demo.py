@@ -106,6 +106,7 @@ def run(label: str, embed: Any, batches: Batches, service: Any,
     """Send every batch through ``embed``, timing the whole run."""
     progress = Progress(label, len(batches), err)
     answers = []
+    progress.update(0)
     start = time.perf_counter()
     for done, (kind, texts) in enumerate(batches, 1):
         answers.append(embed(texts, kind=kind))

@@ -72,10 +72,11 @@ def test_progress_bar_redraws_one_line_on_a_terminal() -> None:
 
     stream = Terminal()
     bar = Progress("with batche", 4, stream)
-    for done in range(1, 5):
+    for done in range(5):
         bar.update(done, f"{done} requests")
     drawn = stream.getvalue()
-    assert drawn.count("\r") == 4
+    assert drawn.startswith("\rwith batche    [------------------------------] 0/4 0 requests\r")
+    assert drawn.count("\r") == 5
     assert drawn.endswith("\rwith batche    [##############################] 4/4 4 requests\n")
     assert "[#######-----------------------] 1/4 1 requests" in drawn
 
