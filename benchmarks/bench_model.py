@@ -324,7 +324,7 @@ def batching_gain(e5: Any, texts: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (40 requests)")
-    parser.add_argument("--requests", type=int, default=200, help="requests in the stream")
+    parser.add_argument("--requests", type=int, default=150, help="requests in the stream")
     parser.add_argument("--callers", type=int, default=32, help="concurrent callers")
     parser.add_argument("--corpus", type=int, default=400, help="distinct texts")
     args = parser.parse_args()
