@@ -8,12 +8,12 @@ import logging
 import math
 import threading
 import time
-import urllib.parse
 from typing import Any, NamedTuple
 
 from ._checks import int_at_least, number_above
 from ._errors import BatchConfigError
 from ._slidinglog import SlidingLog
+from .stores._urls import masked, secrets_of
 
 __all__ = ["RateLimit"]
 
@@ -93,9 +93,12 @@ class RateLimit:
         if name is None:  # the same in every process that gives the same numbers
             name = f"{requests}/{None if cost is None else float(cost)!r}/{float(per)!r}"
         self.name = name
+        self._secrets: tuple[str, ...] = ()
         if redis is not None:
             self._redis = _redis_log(redis, self.name, timeout, self._local)
-        self.redis = redis
+            self._secrets = secrets_of(redis)
+        #: the Redis URL, its password masked (``redis://user:***@host/0``): safe to show
+        self.redis = None if redis is None else masked(redis)
         # Guards _retry_at and _failing (threads and loops report Redis faults at once).
         self._lock = threading.Lock()
         self._retry_at = 0.0  # time.monotonic() before which Redis is not asked again
@@ -181,7 +184,7 @@ class RateLimit:
         if first:
             log.warning(
                 "%r: Redis cannot be reached (%s); each process paces itself with its own "
-                "budget until it is back", self, exc,
+                "budget until it is back", self, self._scrub(str(exc) or type(exc).__name__),
             )  # fmt: skip
 
     def _redis_back(self) -> None:
@@ -190,8 +193,13 @@ class RateLimit:
         if was:
             log.warning("%r: Redis is back; the budget is shared again", self)
 
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
     def __repr__(self) -> str:
-        where = "" if self.redis is None else f", redis={_without_password(self.redis)!r}"
+        where = "" if self.redis is None else f", redis={self.redis!r}"
         return f"RateLimit(requests={self.requests}, cost={self.cost}, per={self.per}{where})"
 
 
@@ -230,13 +238,9 @@ def _redis_log(url: Any, name: Any, timeout: Any, local: SlidingLog) -> Any:
     try:
         return RedisLog(url, name, local.requests, local.cost, local.per_us, timeout=timeout)
     except ValueError as exc:
-        raise BatchConfigError(f"RateLimit(): redis is not a Redis URL: {exc}") from None
-
-
-def _without_password(url: str) -> str:
-    """``url`` with its password, if any, masked (it goes into logs)."""
-    parts = urllib.parse.urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        detail = str(exc)
+        for secret in secrets_of(url):
+            detail = detail.replace(secret, "***")
+        raise BatchConfigError(
+            f"RateLimit(): redis is not a Redis URL ({masked(url)!r}): {detail}"
+        ) from None

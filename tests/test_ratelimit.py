@@ -354,3 +354,33 @@ def test_a_restarted_redis_is_used_again(tmp_path: Any, caplog: pytest.LogCaptur
     assert len(messages) == 2
     assert "Redis cannot be reached" in messages[0]
     assert "Redis is back; the budget is shared again" in messages[1]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret@127.0.0.1:{port}/0",
+        "redis://app:s3cret@127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/0?password=s3cret",
+        "redis://app:s3cret@127.0.0.1:{port}/0?password=s3cret",
+    ],
+)
+def test_a_password_is_masked_in_repr_attributes_and_logs(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = url.format(port=closed_port())
+    limit = RateLimit(requests=2, per=0.05, redis=url, timeout=0.2)
+    with caplog.at_level(logging.WARNING, logger="batche"):
+        limit.acquire()
+    shown = [repr(limit), str(limit.redis), *(r.getMessage() for r in caplog.records)]
+    assert len(shown) == 3  # the repr, the URL, one warning
+    for text in shown:
+        assert "s3cret" not in text
+        assert "***" in text
+    limit.close()
+
+
+def test_a_bad_redis_url_is_refused_without_its_password() -> None:
+    with pytest.raises(BatchConfigError, match=r"redis is not a Redis URL") as caught:
+        RateLimit(requests=2, redis="http://app:s3cret@127.0.0.1/0")
+    assert "s3cret" not in str(caught.value)

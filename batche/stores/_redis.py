@@ -161,11 +161,14 @@ class RedisStore(RedisLeases):
         except self.errors as exc:
             raise self._error(action, exc) from exc
 
-    def _deleting(self, keys: Sequence[str]) -> Generator[Step, Any, None]:
+    def _deleting(self, keys: Sequence[str]) -> Generator[Step, Any, int]:
+        """Delete ``keys``; how many there were (``UNLINK`` counts the keys it removed)."""
         full = self._full(keys)
+        removed = 0
         for start in range(0, len(full), _CHUNK):
             chunk = full[start : start + _CHUNK]
-            yield methodcaller("unlink", *chunk)
+            removed += int((yield methodcaller("unlink", *chunk)))
+        return removed
 
     def delete_many(self, keys: Sequence[str]) -> None:
         self._run("delete entries", self._deleting(keys))
@@ -183,16 +186,17 @@ class RedisStore(RedisLeases):
             keys.extend(key for key in found if self._is_entry(key))
         return list(dict.fromkeys(keys))  # a scan may return a key twice
 
-    def _clearing(self, prefix: str | None) -> Generator[Step, Any, None]:
+    def _clearing(self, prefix: str | None) -> Generator[Step, Any, int]:
         keys = yield from self._scanning(prefix)
-        yield from self._deleting([key.decode()[len(self.prefix) :] for key in keys])
+        return (yield from self._deleting([key.decode()[len(self.prefix) :] for key in keys]))
 
-    def clear(self, prefix: str | None = None) -> None:
-        """Remove the entries whose key (after ``self.prefix``) starts with ``prefix``."""
-        self._run("clear entries", self._clearing(prefix))
+    def clear(self, prefix: str | None = None) -> int:
+        """Remove the entries whose key (after ``self.prefix``) starts with ``prefix``;
+        the number removed (exact: another client's deletes are not counted)."""
+        return int(self._run("clear entries", self._clearing(prefix)))
 
-    async def aclear(self, prefix: str | None = None) -> None:
-        await self._arun("clear entries", self._clearing(prefix))
+    async def aclear(self, prefix: str | None = None) -> int:
+        return int(await self._arun("clear entries", self._clearing(prefix)))
 
     def _stating(self) -> Generator[Step, Any, dict[str, Any]]:
         keys = yield from self._scanning(None)

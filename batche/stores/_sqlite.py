@@ -239,15 +239,18 @@ class SQLiteStore(RemoteStore):
                     chunk,
                 )
 
-    def clear(self, prefix: str | None = None) -> None:
+    def clear(self, prefix: str | None = None) -> int:
+        """Remove the entries whose key starts with ``prefix`` (all: None); the number
+        removed."""
         with self._pool.connection() as connection:
             if prefix is None:
-                connection.execute("DELETE FROM batche_entries")
+                cursor = connection.execute("DELETE FROM batche_entries")
             else:
-                connection.execute(
+                cursor = connection.execute(
                     "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ?",
                     (len(prefix), prefix),
                 )
+            return int(cursor.rowcount)
 
     def __len__(self) -> int:
         with self._pool.connection() as connection:
@@ -277,8 +280,8 @@ class SQLiteStore(RemoteStore):
     async def adelete_many(self, keys: Sequence[str]) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.delete_many, keys)
 
-    async def aclear(self, prefix: str | None = None) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.clear, prefix)
+    async def aclear(self, prefix: str | None = None) -> int:
+        return await asyncio.get_running_loop().run_in_executor(None, self.clear, prefix)
 
     async def aclose(self) -> None:
         """``close()`` without blocking the event loop (closing may checkpoint the WAL)."""
