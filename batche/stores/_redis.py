@@ -9,7 +9,7 @@ from typing import Any
 
 from .._checks import number_above
 from .._errors import BatchConfigError
-from ._base import Rows
+from ._base import Rows, StoreError
 from ._redis_io import (
     ERRORS,
     LoopClients,
@@ -233,6 +233,14 @@ class RedisStore(RedisLeases):
     def __len__(self) -> int:
         """The entries, counted cheaply (see ``_sizing``): 0 while the store is skipped."""
         return self._guarded("count", self._count, None, 0)
+
+    def count_or_none(self) -> int | None:
+        """``len()`` when the store answers; None while it is skipped after a failure or
+        when it fails now, whatever ``on_store_error`` (``cache_info()``'s ``currsize``)."""
+        try:
+            return self._guarded("count", self._count, None, None)
+        except StoreError:  # on_store_error="raise": a count is not a call to fail
+            return None
 
     def _count(self, _: None) -> int:
         return run(self.client, self.timeout, self._sizing())
