@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from ._checks import int_at_least, number_above
 from ._errors import BatchConfigError
 from ._slidinglog import SlidingLog
-from .stores._urls import masked, secrets_of
+from .stores._urls import database_fault, masked, secrets_of
 
 __all__ = ["RateLimit"]
 
@@ -233,6 +233,9 @@ def _redis_log(url: Any, name: Any, timeout: Any, local: SlidingLog) -> Any:
         raise BatchConfigError(
             f"RateLimit(): timeout must be a number of seconds > 0, got {timeout!r}"
         )
+    fault = database_fault(url)
+    if fault is not None:
+        raise BatchConfigError(f"RateLimit(): redis ({masked(url)!r}): {fault}")
     from ._redislog import RedisLog
 
     try:

@@ -23,7 +23,7 @@ from ._redis_io import (
     within,
 )
 from ._redis_lease import RedisLeases
-from ._urls import masked, secrets_of
+from ._urls import database_fault, masked, secrets_of
 
 __all__ = ["RedisStore"]
 
@@ -100,8 +100,14 @@ class RedisStore(RedisLeases):
             raise BatchConfigError(
                 f"{where}: timeout must be a number of seconds > 0, got {timeout!r}"
             )
-        if not isinstance(prefix, str):
-            raise BatchConfigError(f"{where}: prefix must be a str, got {prefix!r}")
+        if not isinstance(prefix, str) or not prefix:
+            raise BatchConfigError(
+                f"{where}: prefix must be a non-empty str, got {prefix!r} (an empty prefix "
+                "would make clear(), len() and stats() take every key of the database)"
+            )
+        fault = database_fault(url)
+        if fault is not None:
+            raise BatchConfigError(f"{where}: url: {fault}")
         self.timeout = float(timeout)
         self.prefix = prefix
         #: where leases live: apart from the entries (``batche:`` -> ``batche-lease:``)
