@@ -197,7 +197,7 @@ class Queue:
         values = list(map(self.cost, request.items))
         if checked_sum(values) is None:
             bad = first_bad_cost(values)
-            raise bad_cost(self.where, bad, values[bad])
+            raise bad_cost(self.where, bad, request.items[bad], values[bad])
         request.costs = list(accumulate(values, initial=0))
 
     def add(self, request: Request, now: float) -> None:
