@@ -77,7 +77,7 @@ class StoreAccess(CoreState):
         if self.remote is not None:
             if isinstance(local, ExpiringLayer):
                 since = local.clock()  # before the write: expire here no later than there
-            yield StoreIO(self.remote, "set_many", self.remote_entries(keys, rows))
+            yield from self.store_io("set_many", self.remote_entries(keys, rows))
         if local is None:
             return
         order = todo_plan.write_order(keys)
