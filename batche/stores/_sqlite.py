@@ -80,11 +80,22 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
 
 
 def _why_not(path: Path) -> str:
-    """What the system says when it is asked to open ``path`` (SQLite does not tell)."""
+    """What the system says when it is asked for what a connection holds (SQLite does not
+    tell): ``path`` opened, and two descriptors more (for its ``-wal`` and ``-shm``).
+
+    Opening ``path`` alone could succeed where SQLite failed: with one descriptor free,
+    SQLite opens the file and fails on the ``-wal``, then closes the file again.
+    """
+    descriptors: list[int] = []
     try:
-        os.close(os.open(path, os.O_RDONLY))
+        descriptors.append(os.open(path, os.O_RDONLY))
+        descriptors.append(os.dup(descriptors[0]))
+        descriptors.append(os.dup(descriptors[0]))
     except OSError as exc:
         return f": {exc.strerror}"
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
     return ""
 
 
