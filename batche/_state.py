@@ -23,6 +23,7 @@ from ._instructions import Engine, StoreIO
 from ._keys import Encoder, UnstableKeyError, canonical
 from ._local import LocalLayer, local_layer
 from ._results import SHAPE_SUFFIX, UNKNOWN, is_array
+from ._serialize import SerializationError
 from .stores._base import Store, StoreError
 from .stores._memory import MemoryStore
 
@@ -109,11 +110,12 @@ class CoreState:
 
     def store_io(self, method: str, *args: Any) -> Engine:
         """``method`` of the store outside the process, through the driver, for a call:
-        its ``StoreError`` (``on_store_error="raise"``) names this function too."""
+        its ``StoreError`` (``on_store_error="raise"``) and ``SerializationError`` (a
+        result the serializer cannot write) name this function too."""
         try:
             return (yield StoreIO(self.remote, method, *args))
-        except StoreError as exc:
-            raise StoreError(f"{self.fname}: {exc}") from exc
+        except (StoreError, SerializationError) as exc:
+            raise type(exc)(f"{self.fname}: {exc}") from exc
 
     def read_remote(self, keys: Sequence[Hashable]) -> Engine:
         """What the store outside the process holds of ``keys`` (through the driver).

@@ -184,3 +184,32 @@ def test_clear_reports_the_exact_count_in_a_large_database(redis_url: str) -> No
     assert cleared.stdout.strip().endswith("removed 1,001 entries")
     assert store.clear() == 0
     store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_counts_are_of_entries_not_of_the_arrays_template(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import numpy as np
+
+    if kind == "sqlite":
+        store: object = SQLiteStore(tmp_path / "c.db")
+        url = f"sqlite:///{tmp_path / 'c.db'}"
+    else:
+        url = request.getfixturevalue("redis_url")
+        store = RedisStore(url)
+
+    @cache_batch_variable("texts", cache=store, namespace="emb")
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+    embed(["a", "b", "c"])  # three entries, and the arrays' template of emb:1
+    assert len(store) == 3  # type: ignore[arg-type]
+    shown = run("stats", url)
+    assert shown.returncode == 0, shown.stderr
+    assert "entries: 3\n" in shown.stdout
+    assert "emb:1                                          3" in shown.stdout
+    cleared = run("clear", url, "--namespace", "emb")
+    assert cleared.stdout.strip().endswith("removed 3 entries")  # the template goes too
+    assert run("stats", url).stdout.startswith(f"{url}\n  entries: 0\n  bytes:   0\n")
+    store.close()  # type: ignore[attr-defined]

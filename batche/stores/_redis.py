@@ -9,6 +9,7 @@ from typing import Any
 
 from .._checks import number_above
 from .._errors import BatchConfigError
+from .._results import SHAPE_SUFFIX
 from ._base import Rows, StoreError
 from ._redis_io import (
     ERRORS,
@@ -29,6 +30,7 @@ __all__ = ["RedisStore"]
 
 _CHUNK = 10_000  # keys per command for deletes and scans
 _SAMPLE = 1_000  # keys len() looks at, at most, before it estimates
+_TEMPLATE = (":" + SHAPE_SUFFIX).encode()  # how the key of arrays' template ends
 
 
 def _escape(pattern: str) -> str:
@@ -128,6 +130,10 @@ class RedisStore(RedisLeases):
             self.lease_prefix.encode()
         )
 
+    def _is_counted(self, key: bytes) -> bool:
+        """An entry that counts as one: not the arrays' template of a namespace."""
+        return self._is_entry(key) and not key.endswith(_TEMPLATE)
+
     # -- entries: through the circuit breaker (RemoteStore.get_many and the others) -------
 
     def _read_rows(self, keys: Sequence[str]) -> Rows:
@@ -194,11 +200,16 @@ class RedisStore(RedisLeases):
 
     def _clearing(self, prefix: str | None) -> Generator[Step, Any, int]:
         keys = yield from self._scanning(prefix)
-        return (yield from self._deleting([key.decode()[len(self.prefix) :] for key in keys]))
+        start = len(self.prefix)
+        entries = [key.decode()[start:] for key in keys if not key.endswith(_TEMPLATE)]
+        templates = [key.decode()[start:] for key in keys if key.endswith(_TEMPLATE)]
+        yield from self._deleting(templates)  # gone too, but not entries: not counted
+        return (yield from self._deleting(entries))
 
     def clear(self, prefix: str | None = None) -> int:
         """Remove the entries whose key (after ``self.prefix``) starts with ``prefix``;
-        the number removed (exact: another client's deletes are not counted)."""
+        the number removed (exact: another client's deletes are not counted; the arrays'
+        templates of the namespaces go too, and are not entries)."""
         return int(self._run("clear entries", self._clearing(prefix)))
 
     async def aclear(self, prefix: str | None = None) -> int:
@@ -211,10 +222,14 @@ class RedisStore(RedisLeases):
             chunk = keys[start : start + _CHUNK]
             sizes += yield functools.partial(_strlen, keys=chunk)
         groups: dict[str, int] = {}
-        for key in keys:
+        entries, size = 0, 0
+        for key, length in zip(keys, sizes):
+            if key.endswith(_TEMPLATE):
+                continue  # the arrays' template of a namespace and version: not an entry
             group = key.decode()[len(self.prefix) :].rsplit(":", 1)[0]
             groups[group] = groups.get(group, 0) + 1
-        return {"entries": len(keys), "bytes": int(sum(sizes)), "groups": groups}
+            entries, size = entries + 1, size + int(length)
+        return {"entries": entries, "bytes": size, "groups": groups}
 
     def stats(self) -> dict[str, Any]:
         """Entries, bytes and the entries of each namespace and version: exact, by a
@@ -231,7 +246,7 @@ class RedisStore(RedisLeases):
         while cursor != 0 and len(seen) < _SAMPLE:
             cursor, sample = yield methodcaller("scan", cursor, count=_SAMPLE)
             seen.update(sample)
-        ours = sum(1 for key in seen if self._is_entry(key))
+        ours = sum(1 for key in seen if self._is_counted(key))
         if cursor == 0 or not seen:
             return ours
         return round(int(size) * ours / len(seen))

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from .._checks import int_at_least
 from .._errors import BatchConfigError
+from .._results import SHAPE_SUFFIX
 from ._base import RemoteStore
 from ._sqlite_pool import POOL_SIZE, Pool
 
@@ -37,6 +38,7 @@ CREATE INDEX IF NOT EXISTS batche_entries_used ON batche_entries (used);
 CREATE INDEX IF NOT EXISTS batche_entries_expires ON batche_entries (expires)
     WHERE expires IS NOT NULL;
 """
+_TEMPLATE = ":" + SHAPE_SUFFIX  # how the key of a row holding arrays' template ends
 _CHUNK = 500  # keys per statement, well under SQLite's bound on parameters
 # Every _PURGE_AFTER entries written, a write also deletes up to _PURGE_PER_ROW expired
 # entries for each of them: expired entries go faster than new ones come, so they never
@@ -116,11 +118,14 @@ def is_batche_cache(connection: sqlite3.Connection) -> bool:
 
 
 def summary(connection: sqlite3.Connection) -> dict[str, Any]:
-    """Entries, bytes and the entries of each namespace and version of a batche cache."""
+    """Entries, bytes and the entries of each namespace and version of a batche cache
+    (the row of a namespace and version holding its arrays' template is not an entry)."""
     groups: dict[str, int] = {}
     total_bytes = 0
     for key, size in connection.execute("SELECT key, length(value) FROM batche_entries"):
-        group = key.rsplit(":", 1)[0]
+        group, _, last = key.rpartition(":")
+        if last == SHAPE_SUFFIX:
+            continue
         groups[group] = groups.get(group, 0) + 1
         total_bytes += size
     return {"entries": sum(groups.values()), "bytes": total_bytes, "groups": groups}
@@ -252,20 +257,26 @@ class SQLiteStore(RemoteStore):
 
     def clear(self, prefix: str | None = None) -> int:
         """Remove the entries whose key starts with ``prefix`` (all: None); the number
-        removed."""
-        with self._pool.connection() as connection:
-            if prefix is None:
-                cursor = connection.execute("DELETE FROM batche_entries")
-            else:
-                cursor = connection.execute(
-                    "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ?",
-                    (len(prefix), prefix),
-                )
+        removed (the arrays' templates go too, and are not entries)."""
+        prefix = prefix or ""
+        with self._pool.connection() as connection, _transaction(connection):
+            # the arrays' templates go too, but are not entries: not counted
+            connection.execute(
+                "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ? AND substr(key, ?) = ?",
+                (len(prefix), prefix, -len(_TEMPLATE), _TEMPLATE),
+            )
+            cursor = connection.execute(
+                "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            )
             return int(cursor.rowcount)
 
     def __len__(self) -> int:
+        """The entries: a count of the table (its arrays' templates are not entries)."""
         with self._pool.connection() as connection:
-            (count,) = connection.execute("SELECT COUNT(*) FROM batche_entries").fetchone()
+            (count,) = connection.execute(
+                "SELECT COUNT(*) FROM batche_entries WHERE substr(key, ?) != ?",
+                (-len(_TEMPLATE), _TEMPLATE),
+            ).fetchone()
         return int(count)
 
     def stats(self) -> dict[str, Any]:
