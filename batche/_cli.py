@@ -118,7 +118,7 @@ def clear(url: str, namespace: str | None, version: str | None, out: TextIO) -> 
         store = open_redis(url)
     else:
         read_only(path).close()  # a file that is not a batche cache is refused untouched
-        store = SQLiteStore(path, on_store_error="raise")
+        store = SQLiteStore(path, on_store_error="raise", timeout=30.0)  # explicit: it waits
     try:
         # the store counts what it removed: exact, whatever else writes meanwhile
         if namespace is None:

@@ -192,7 +192,7 @@ sys.path.insert(0, {root!r})
 from batche import cache_batch_variable
 from batche.stores import SQLiteStore
 
-store = SQLiteStore({path!r})
+store = SQLiteStore({path!r}, retry_after=0)  # tried again at every call once it failed
 computed = []
 
 @cache_batch_variable("items", cache=store, namespace="threads")
