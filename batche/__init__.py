@@ -15,10 +15,13 @@ from ._errors import (
     BatchItemsError,
     BatchResultError,
 )
+from ._keys import UnstableKeyError
 from ._ratelimit import RateLimit
+from ._serialize import SerializationError
 from ._stats import BatcherStats
 from ._store_access import CacheInfo
 from ._wrappers import AsyncCachedBatchFunction, CachedBatchFunction
+from .stores._base import StoreError
 
 __all__ = [
     "AsyncBatcher",
@@ -35,7 +38,10 @@ __all__ = [
     "CacheInfo",
     "CachedBatchFunction",
     "RateLimit",
+    "SerializationError",
+    "StoreError",
     "SyncBatcher",
+    "UnstableKeyError",
     "cache_batch_variable",
     "dynamically",
 ]

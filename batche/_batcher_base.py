@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import pickle
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -160,6 +161,24 @@ class BatcherBase:
     def _after_fork(self) -> None:
         """In a forked child: drop the parent's workers, locks and queued calls."""
         raise NotImplementedError
+
+    def __reduce__(self) -> str:
+        # By reference, as functions and functools.lru_cache functions pickle: a worker
+        # process imports the module and finds the batcher under its name, with a queue and
+        # workers of its own (a queue with threads, locks and waiting callers cannot travel).
+        name = getattr(self.__wrapped__, "__qualname__", None)
+        if not isinstance(name, str):
+            raise pickle.PicklingError(
+                f"{self._fname}: cannot be pickled: it wraps "
+                f"{type(self.__wrapped__).__name__}, which has no name to be imported by"
+            )
+        return name
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
 
     def __repr__(self) -> str:
         return f"<dynamically batched {self._fname[:-2]}>"

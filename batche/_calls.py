@@ -130,10 +130,15 @@ class CallPlanning(CallCosts):
     ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
         """The calls ``map`` makes: one per chunk of ``iterable``."""
         check_chunk_size(self.fname, chunk_size)
-        check_not_a_batch(
-            iterable, self.binder.names[0], f"{self.fname[:-2]}.map()", "an iterable of items"
-        )
-        iterator = iter(iterable)
+        where, name = f"{self.fname[:-2]}.map()", self.binder.names[0]
+        check_not_a_batch(iterable, name, where, "an iterable of items")
+        try:
+            iterator = iter(iterable)
+        except TypeError:
+            raise BatchArgumentError(
+                f"{where}: {name!r} must be an iterable of items (map's first argument), "
+                f"got {type(iterable).__name__}"
+            ) from None
         while True:
             chunk = list(islice(iterator, chunk_size))
             if not chunk:

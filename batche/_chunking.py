@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from ._errors import BatchDefinitionError
+from ._errors import BatchArgumentError
 from ._inflight import Flight
 from ._instructions import Call
 from ._store_access import StoreAccess
@@ -103,7 +104,7 @@ def distinct_costs(
         bad = first_bad_cost(values)
         key = list(distinct)[bad]
         position = distinct[key] if not items_are_keys else list(keys).index(key)
-        raise bad_cost(where, position, values[bad])
+        raise bad_cost(where, position, items[position], values[bad])
     if not table and len(values) == len(keys):
         return None, total
     costs = dict(zip(distinct, values))
@@ -113,11 +114,15 @@ def distinct_costs(
 
 
 def checked_sum(values: list[Any]) -> Any:
-    """The sum of ``values``, or None when one is not a finite number >= 0 (one sum and
-    one min, in C)."""
+    """The sum of ``values``, or None when one is not a finite number >= 0, or is a bool
+    (one sum, one min and one pass over the types, in C)."""
     try:
         total = sum(values)
-        if math.isfinite(total) and (not values or min(values) >= 0):
+        if (
+            math.isfinite(total)
+            and (not values or min(values) >= 0)
+            and _bools().isdisjoint(map(type, values))
+        ):
             return total
     except TypeError:
         pass
@@ -125,19 +130,50 @@ def checked_sum(values: list[Any]) -> Any:
 
 
 def first_bad_cost(values: list[Any]) -> int:
-    """The index of the first value that is not a finite number >= 0 (or the last, when
-    only their sum is not finite)."""
+    """The index of the first value that is not a finite number >= 0 or is a bool (or
+    the last, when only their sum is not finite)."""
+    bools = _bools()
     for index, value in enumerate(values):
-        if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        if (
+            type(value) in bools
+            or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             return index
     return len(values) - 1
 
 
-def bad_cost(where: tuple[str, str], position: int, value: Any) -> BatchDefinitionError:
-    """The error for ``cost=`` returning ``value`` for the item at ``position``."""
-    return BatchDefinitionError(
-        f"{where[0]}: cost= returned {value!r} for item {position} of {where[1]}; it must "
-        "return a finite number >= 0"
+def _bools() -> frozenset[type]:
+    """``bool`` and numpy's (a True that sums as 1 is a bug of the cost function, not a cost)."""
+    np = sys.modules.get("numpy")
+    return _BOOL if np is None else frozenset((bool, np.bool_))
+
+
+_BOOL: frozenset[type] = frozenset((bool,))
+
+
+def _kind(value: Any) -> str:
+    """What is wrong with a cost, in a word or two."""
+    if type(value) in _bools():
+        return "a bool"
+    if value is None:
+        return "None"
+    if not isinstance(value, numbers.Real):
+        return f"a {type(value).__name__}"
+    if value != value:  # NaN, the value unequal to itself
+        return "NaN"
+    return "an infinite number" if not math.isfinite(value) else "a negative number"
+
+
+def bad_cost(where: tuple[str, str], position: int, item: Any, value: Any) -> BatchArgumentError:
+    """The error of a call whose ``cost=`` returned ``value`` for ``item`` at ``position``."""
+    shown = repr(item)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return BatchArgumentError(
+        f"{where[0]}: cost= returned {value!r} for item {position} of {where[1]} ({shown}); "
+        f"it must return a finite number >= 0, not {_kind(value)}"
     )
 
 

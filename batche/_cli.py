@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
+from ._errors import BatchConfigError
 from .stores._base import StoreError
 from .stores._sqlite import SQLiteStore, is_batche_cache, open_read_only, summary
+from .stores._urls import masked, secrets_of
 
 URL_HELP = (
     "sqlite:///relative/path.db, sqlite:////absolute/path.db (SQLAlchemy's convention) "
@@ -29,9 +31,9 @@ def sqlite_path(url: str) -> Path | None:
         return None
     path = Path(url[len("sqlite:///") :])
     if not str(path) or str(path) == ".":
-        raise UsageError(f"{url!r} names no file; expected {URL_HELP}")
+        raise UsageError(f"{masked(url)!r} names no file; expected {URL_HELP}")
     if not path.is_file():
-        raise UsageError(f"no SQLite store at {str(path)!r} (from {url!r})")
+        raise UsageError(f"no SQLite store at {str(path)!r} (from {masked(url)!r})")
     return path
 
 
@@ -56,34 +58,52 @@ def read_only(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def scrubbed(text: str, url: str) -> str:
+    """``text`` without the passwords of ``url`` (a server's error may quote them)."""
+    for secret in secrets_of(url):
+        text = text.replace(secret, "***")
+    return text
+
+
 def open_redis(url: str) -> Any:
     """The Redis store a URL names, once it answers."""
     scheme = urlparse(url).scheme
     if scheme not in ("redis", "rediss", "unix"):
-        raise UsageError(f"{url!r} is not a store URL; expected {URL_HELP}")
+        raise UsageError(f"{masked(url)!r} is not a store URL; expected {URL_HELP}")
     try:
         from .stores._redis import RedisStore
     except ImportError as exc:
         raise UsageError(str(exc)) from None
-    store = RedisStore(url, on_store_error="raise", timeout=3.0)
+    try:
+        store = RedisStore(url, on_store_error="raise", timeout=3.0)
+    except BatchConfigError as exc:  # a URL redis-py refuses (masked by the store)
+        raise UsageError(str(exc)) from None
     try:
         store.client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure to reach it is reported
-        raise UsageError(f"cannot reach the Redis server at {url!r}: {exc}") from None
+        store.close()
+        detail = scrubbed(str(exc), url)
+        raise UsageError(f"cannot reach the Redis server at {store.url!r}: {detail}") from None
     return store
 
 
 def stats(url: str, out: TextIO) -> None:
     path = sqlite_path(url)
     if path is None:
-        figures = open_redis(url).stats()
+        store = open_redis(url)
+        try:
+            figures = store.stats()
+        finally:
+            store.close()
     else:  # read only: stats never writes to the file, whatever the file is
         connection = read_only(path)
         try:
             figures = summary(connection)
         finally:
             connection.close()
-    out.write(f"{url}\n  entries: {figures['entries']:,}\n  bytes:   {figures['bytes']:,}\n")
+    out.write(
+        f"{masked(url)}\n  entries: {figures['entries']:,}\n  bytes:   {figures['bytes']:,}\n"
+    )
     if figures["groups"]:
         out.write("  namespace:version                        entries\n")
         for group, count in sorted(figures["groups"].items()):
@@ -98,14 +118,14 @@ def clear(url: str, namespace: str | None, version: str | None, out: TextIO) -> 
         store = open_redis(url)
     else:
         read_only(path).close()  # a file that is not a batche cache is refused untouched
-        store = SQLiteStore(path, on_store_error="raise")
+        store = SQLiteStore(path, on_store_error="raise", timeout=30.0)  # explicit: it waits
     try:
-        before = len(store)
+        # the store counts what it removed: exact, whatever else writes meanwhile
         if namespace is None:
-            store.clear()
+            removed = store.clear()
         else:
-            store.clear(f"{namespace}:" if version is None else f"{namespace}:{version}:")
-        out.write(f"{url}: removed {before - len(store):,} entries\n")
+            removed = store.clear(f"{namespace}:" if version is None else f"{namespace}:{version}:")
+        out.write(f"{masked(url)}: removed {removed:,} entries\n")
     finally:
         store.close()
 
@@ -123,6 +143,7 @@ def main(command: str, argv: Sequence[str], out: TextIO = sys.stdout) -> int:
         else:
             clear(options.url, options.namespace, options.version, out)
     except (UsageError, StoreError, sqlite3.Error) as exc:
-        sys.stderr.write(f"python -m batche {command}: {exc}\n")
+        # masked already where batche writes the URL; scrubbed again for what others wrote
+        sys.stderr.write(f"python -m batche {command}: {scrubbed(str(exc), options.url)}\n")
         return 2 if isinstance(exc, UsageError) else 1
     return 0

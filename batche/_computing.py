@@ -17,7 +17,7 @@ from typing import Any
 
 from ._chunking import CallCosts, call_items, total_cost
 from ._inflight import Flight, Flights, Run
-from ._instructions import Call, Engine, Invoke, Pace, Spawn, StoreIO, Wait
+from ._instructions import Call, Engine, Invoke, Pace, Spawn, Wait
 from ._isolation import Failed, halving, outcome
 from ._plan import Plan, has_miss, plan
 from ._results import assemble, result_rows
@@ -126,9 +126,9 @@ class Computing(CallCosts):
         Returns the keys still to do: those whose lease was given back without a value
         (their holder failed) or expired (their holder died).
         """
-        remote, timeout = self.remote, self.lock_timeout
+        timeout = self.lock_timeout
         token = uuid.uuid4().hex
-        leased = yield StoreIO(remote, "lease_many", pending, token, timeout)
+        leased = yield from self.store_io("lease_many", pending, token, timeout)
         if leased:
             try:
                 # Checked again under the lease: a holder may have stored a key and given
@@ -142,12 +142,12 @@ class Computing(CallCosts):
                 if missing:
                     yield from self._compute_keys(call, todo_plan, flight, missing, positions, run)
             finally:
-                yield StoreIO(remote, "release_many", leased, token)
+                yield from self.store_io("release_many", leased, token)
         taken = set(leased)
         others = [key for key in pending if key not in taken]
         if not others:
             return []
-        found = yield StoreIO(remote, "follow_many", others, timeout)
+        found = yield from self.store_io("follow_many", others, timeout)
         flight.early.update(found)
         with self._lock:
             self.hits += len(found)

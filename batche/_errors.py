@@ -7,6 +7,9 @@ catch for that fault, so ``except TypeError`` keeps working around a decorated c
 
 from __future__ import annotations
 
+import copy
+from types import TracebackType
+
 __all__ = [
     "BatchArgumentError",
     "BatchConfigError",
@@ -15,6 +18,7 @@ __all__ = [
     "BatchResultError",
     "BatcheError",
     "BatcheException",
+    "for_one_more_caller",
 ]
 
 
@@ -59,3 +63,47 @@ class BatchItemsError(BatcheError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def for_one_more_caller(error: BaseException, trace: TracebackType | None) -> BaseException:
+    """A copy of ``error`` for one of the callers a failure is shared by, to raise.
+
+    Raising one exception object in many callers would add every caller's frames to its
+    ``__traceback__`` (which grows, and keeps them all alive). The copy has the type, the
+    ``args``, the attributes (notes included), ``__cause__`` and ``__context__`` of
+    ``error``; its traceback is ``trace`` (where the computation failed), to which the
+    caller's own frames are added as it propagates. It is made as ``copy.copy`` makes it;
+    an exception whose ``__init__`` does not take its ``args`` back (a custom signature)
+    is made without calling ``__init__``. One that cannot be made either way is returned
+    itself, as before.
+    """
+    twin = _copy(error)
+    if twin is None:
+        return error
+    twin.__cause__ = error.__cause__  # (this sets __suppress_context__: restored below)
+    twin.__context__ = error.__context__
+    twin.__suppress_context__ = error.__suppress_context__
+    return twin.with_traceback(trace)
+
+
+def _copy(error: BaseException) -> BaseException | None:
+    """``copy.copy(error)``, or the same made without ``__init__``; None if neither works."""
+    cls = type(error)
+    try:
+        twin = copy.copy(error)
+        if type(twin) is cls and _same(twin.args, error.args):
+            return twin
+    except Exception:  # noqa: BLE001, S110 - an __init__ that does not take its args back
+        pass
+    try:
+        twin = cls.__new__(cls, *error.args)
+        twin.args = error.args
+        twin.__dict__.update(error.__dict__)
+    except Exception:  # noqa: BLE001 - a __new__ of its own
+        return None
+    return twin if type(twin) is cls else None
+
+
+def _same(these: tuple[object, ...], those: tuple[object, ...]) -> bool:
+    # By identity: a copy holds the very same args (and == may not be defined on them).
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those))

@@ -18,6 +18,8 @@ from collections.abc import Callable, Hashable, Sequence
 from contextvars import ContextVar, Token
 from typing import Any
 
+from ._errors import for_one_more_caller
+
 __all__ = ["Flight", "Flights", "Run", "enter_computing", "leave_computing"]
 
 
@@ -61,7 +63,9 @@ def leave_computing(token: Token[frozenset[Run]]) -> None:
 class Flight:
     """One chunk of keys in flight: its results or its error once done."""
 
-    __slots__ = ("_computed", "_mapping", "done", "early", "error", "keys", "raw", "run", "signal")
+    __slots__ = (
+        "_computed", "_mapping", "done", "early", "error", "keys", "raw", "run", "signal", "trace",
+    )  # fmt: skip
 
     def __init__(self, keys: dict[Hashable, None], run: Run, signal: Any) -> None:
         self.keys = keys
@@ -73,6 +77,8 @@ class Flight:
         #: the function's own result when one call computed every key of the flight
         self.raw: Any = None
         self.error: BaseException | None = None
+        #: ``error``'s traceback when the flight failed (before its owner raised it further)
+        self.trace: Any = None
         self.done = False
         self.signal = signal
 
@@ -87,9 +93,12 @@ class Flight:
         if len(keys) == len(self.keys):
             self.raw = raw
 
-    def mapping(self) -> dict[Hashable, Any]:
-        """Every key's result (raises the flight's error)."""
+    def mapping(self, joined: bool = False) -> dict[Hashable, Any]:
+        """Every key's result; raises the flight's error (a caller that ``joined`` the
+        flight raises a copy of its own: see ``for_one_more_caller``)."""
         if self.error is not None:
+            if joined:
+                raise for_one_more_caller(self.error, self.trace)
             raise self.error
         if self._mapping is None:
             self._mapping = dict(zip(*self._computed))
@@ -97,8 +106,8 @@ class Flight:
         return self._mapping
 
     def outcome(self, keys: Sequence[Hashable]) -> list[Any]:
-        """The results of ``keys``, or the flight's error raised."""
-        return list(map(self.mapping().__getitem__, keys))
+        """The results of ``keys`` for a caller that joined the flight, or its error raised."""
+        return list(map(self.mapping(joined=True).__getitem__, keys))
 
 
 class Flights:
@@ -224,6 +233,8 @@ class Flights:
             if flight.done:
                 return  # finished already (``finish_open`` after the engine's own finish)
             flight.error = error
+            if error is not None:
+                flight.trace = error.__traceback__
             flight.done = True
             del self._active[flight]
             self._finished[0] += 1

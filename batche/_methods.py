@@ -168,5 +168,9 @@ class BoundBatcher:
     def __hash__(self) -> int:
         return hash((id(self._batcher), id(self.__self__)))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # as a bound method pickles: the instance, and the name to look up on it
+        return getattr, (self.__self__, self._batcher.__wrapped__.__name__)
+
     def __repr__(self) -> str:
         return f"<bound {self._batcher!r} of {self.__self__!r}>"

@@ -97,8 +97,10 @@ def check_remote_options(
         if value != default
     ]
     if given and not remote:
+        names = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+        verb = "applies" if len(given) == 1 else "apply"
         raise BatchDefinitionError(
-            f"cache_batch_variable(): {', '.join(given)} apply to a store outside the process "
+            f"cache_batch_variable(): {names} {verb} to a store outside the process "
             "(cache=SQLiteStore(...) or RedisStore(...)), not to an in-memory cache"
         )
     if namespace is not None and (not isinstance(namespace, str) or not namespace):

@@ -16,6 +16,7 @@ from itertools import accumulate
 from typing import Any
 
 from ._chunking import bad_cost, checked_sum, first_bad_cost
+from ._errors import for_one_more_caller
 from ._stats import BatcherStats
 
 __all__ = ["TIMER_SLACK", "Piece", "Queue", "Request", "gather", "size", "wake_all"]
@@ -118,6 +119,27 @@ class Request:
         return outputs[offset]
 
 
+class _Shared:
+    """One error for several callers: the first raises it, each other a copy of its own.
+
+    Raised by every caller, one object would gather every caller's frames in its
+    traceback; a copy starts from the traceback the error had here (``for_one_more_caller``).
+    """
+
+    __slots__ = ("error", "given", "trace")
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.trace = error.__traceback__
+        self.given = False
+
+    def next(self) -> BaseException:
+        if not self.given:
+            self.given = True
+            return self.error
+        return for_one_more_caller(self.error, self.trace)
+
+
 def _first(part: tuple[int, Any, int, int]) -> int:
     return part[0]
 
@@ -175,7 +197,7 @@ class Queue:
         values = list(map(self.cost, request.items))
         if checked_sum(values) is None:
             bad = first_bad_cost(values)
-            raise bad_cost(self.where, bad, values[bad])
+            raise bad_cost(self.where, bad, request.items[bad], values[bad])
         request.costs = list(accumulate(values, initial=0))
 
     def add(self, request: Request, now: float) -> None:
@@ -259,10 +281,13 @@ class Queue:
         offset = 0
         for request, start, stop in pieces:
             count = stop - start
-            if request.error is None:
-                request.parts.append((start, outputs, offset, count))
             offset += count
             request.remaining -= count
+            if request.error is not None:  # answered at its failure, once: ignored
+                if request.remaining == 0:
+                    request.instance = None
+                continue
+            request.parts.append((start, outputs, offset - count, count))
             if request.remaining == 0:
                 request.instance = None  # its caller may drop the instance now: let go
                 done.append(request)
@@ -272,27 +297,30 @@ class Queue:
         """The batch failed: each of its requests fails (the first error it meets)."""
         self._count(sum(stop - start for _, start, stop in pieces), took)
         done = []
+        shared = _Shared(error)
         for request, start, stop in pieces:
             first_failure = request.error is None
             if first_failure:
-                request.error = error
+                request.error = shared.next()
             request.remaining -= stop - start
             if request.remaining == 0:
                 request.instance = None  # not before: its other pieces run on it
-            # A request spanning several batches is answered at its first failure; its
-            # other pieces still run and are ignored.
-            if first_failure or request.remaining == 0:
+            # A request spanning several batches is answered at its first failure, and
+            # only then (a thread's caller is woken by releasing a lock: once); its other
+            # pieces still run and are ignored.
+            if first_failure:
                 done.append(request)
         return done
 
     def drain(self, error: BaseException) -> list[Request]:
         """Fail every request still waiting in the queue."""
         done = []
+        shared = _Shared(error)
         for queue in (self._urgent, self._normal):
             while queue:
                 request = queue.popleft()
                 if request.error is None and not request.left():
-                    request.error = error
+                    request.error = shared.next()
                     done.append(request)
         self.queued = 0
         self.queued_cost = 0

@@ -6,21 +6,18 @@ import asyncio
 import contextlib
 import logging
 import math
-import threading
 import time
-import urllib.parse
 from typing import Any, NamedTuple
 
 from ._checks import int_at_least, number_above
 from ._errors import BatchConfigError
 from ._slidinglog import SlidingLog
+from .stores._circuit import SKIP, Circuit
+from .stores._urls import database_fault, masked, secrets_of
 
 __all__ = ["RateLimit"]
 
 log = logging.getLogger("batche")
-
-#: Seconds during which a Redis that failed is not asked again (the local budget is used).
-REDIS_RETRY_AFTER = 1.0
 
 
 class _Ticket(NamedTuple):
@@ -59,7 +56,11 @@ class RateLimit:
     every process that uses the same URL, numbers and ``name`` shares it (one atomic Lua
     script per acquisition, on the Redis server's clock). If Redis cannot be reached, each
     process paces itself with its own budget (one warning is logged when it starts, one
-    when Redis is back) and no call fails.
+    when Redis is back) and no call fails. A failure (an error, or no answer within
+    ``timeout``) opens a circuit breaker, as a ``RedisStore``'s does: for ``retry_after``
+    seconds acquisitions use the local budget without touching Redis, then one at a time
+    tries Redis again while the others stay local, and the first that Redis answers
+    shares the budget again. An acquisition pays at most one ``timeout``.
 
     Args:
         requests: acquisitions allowed per window (an int >= 1), or None.
@@ -67,7 +68,9 @@ class RateLimit:
         per: the window, in seconds.
         redis: a Redis URL to share the budget between processes (``batche[redis]``).
         name: the budget's name in Redis (default: made of the three numbers).
-        timeout: seconds a Redis command may take before the local budget is used.
+        timeout: seconds a Redis acquisition may take, in all, before the local budget
+            is used (no retries: one deadline).
+        retry_after: seconds Redis is left alone after a failure (5.0).
 
     Example::
 
@@ -85,22 +88,28 @@ class RateLimit:
         redis: str | None = None,
         name: str | None = None,
         timeout: float = 1.0,
+        retry_after: float = 5.0,
     ) -> None:
         self.requests, self.cost, self.per = _checked_budget(requests, cost, per)
+        if not _number(retry_after, 0, inclusive=True):
+            raise BatchConfigError(
+                f"RateLimit(): retry_after must be a number of seconds >= 0, got {retry_after!r}"
+            )
+        self.retry_after = float(retry_after)
+        # Whether Redis is used, skipped after a failure, or tried again by one caller.
+        self._circuit = Circuit(self.retry_after)
         per_us = max(1, round(per * 1e6))
         self._local = SlidingLog(requests, cost, per_us)
         self._redis: Any = None
         if name is None:  # the same in every process that gives the same numbers
             name = f"{requests}/{None if cost is None else float(cost)!r}/{float(per)!r}"
         self.name = name
+        self._secrets: tuple[str, ...] = ()
         if redis is not None:
             self._redis = _redis_log(redis, self.name, timeout, self._local)
-        self.redis = redis
-        # Guards _retry_at and _failing (threads and loops report Redis faults at once).
-        self._lock = threading.Lock()
-        self._retry_at = 0.0  # time.monotonic() before which Redis is not asked again
-        self._failing = False
-        self._retry_after = REDIS_RETRY_AFTER
+            self._secrets = secrets_of(redis)
+        #: the Redis URL, its password masked (``redis://user:***@host/0``): safe to show
+        self.redis = None if redis is None else masked(redis)
 
     def acquire(self, cost: float = 0) -> None:
         """Sleep in this thread until an acquisition of ``cost`` fits the budget."""
@@ -115,7 +124,7 @@ class RateLimit:
     async def aacquire(self, cost: float = 0) -> None:
         """Wait, without blocking the event loop, until an acquisition of ``cost`` fits."""
         cost = _checked_cost(cost, "aacquire")
-        if self._redis is None:
+        if self._redis is None or self._skipping():
             ticket = self._reserve(cost)  # a few microseconds of arithmetic: no I/O
         else:
             ticket = await self._areserve(cost)
@@ -149,18 +158,28 @@ class RateLimit:
     def _granted(self, slot: int, now: int, cost: float) -> None:
         """Called with every slot handed out (microseconds on the clock of ``now``)."""
 
+    def _skipping(self) -> bool:
+        """True while Redis is left alone after a failure (no probe is due yet)."""
+        reopens = self._circuit.reopens
+        return reopens is not None and time.monotonic() < reopens
+
     def _reserve(self, cost: float) -> _Ticket:
         """A slot for ``cost``: from Redis when it answers, else from the local log."""
-        if self._redis is not None and time.monotonic() >= self._retry_at:
+        redis = self._redis
+        ticket = SKIP if redis is None else self._circuit.enter()
+        if ticket != SKIP:
             try:
-                slot, now, token = self._redis.reserve(cost)
-            except self._redis.error as exc:
-                self._redis_failed(exc)
+                slot, now, token = redis.reserve(cost)
+            except redis.error as exc:
+                self._redis_failed(exc, ticket)
+            except BaseException:
+                self._circuit.leave(ticket)
+                raise
             else:
-                if self._failing:
-                    self._redis_back()
+                if self._circuit.succeeded(ticket):
+                    log.warning("%r: Redis is back; the budget is shared again", self)
                 self._granted(slot, now, cost)
-                return _Ticket(slot, now, token, self._redis)
+                return _Ticket(slot, now, token, redis)
         now = time.monotonic_ns() // 1000
         slot, token = self._local.reserve(now, cost)
         self._granted(slot, now, cost)
@@ -170,28 +189,28 @@ class RateLimit:
         if ticket.log is self._local:
             self._local.cancel(ticket.token, time.monotonic_ns() // 1000)
             return
-        # If Redis fails here, the slot stays taken: a little budget lost, never exceeded.
-        with contextlib.suppress(ticket.log.error):
+        # If Redis fails here, or is skipped, the slot stays taken: a little budget lost,
+        # never exceeded.
+        if self._skipping():
+            return
+        with contextlib.suppress(*ticket.log.error):
             ticket.log.cancel(ticket.token)
 
-    def _redis_failed(self, exc: BaseException) -> None:
-        with self._lock:
-            first, self._failing = not self._failing, True
-            self._retry_at = time.monotonic() + self._retry_after
-        if first:
+    def _redis_failed(self, exc: BaseException, ticket: int) -> None:
+        error = self._scrub(str(exc) or type(exc).__name__)
+        if self._circuit.failed(ticket, error):
             log.warning(
                 "%r: Redis cannot be reached (%s); each process paces itself with its own "
-                "budget until it is back", self, exc,
+                "budget until it is back, tried again every %g s", self, error, self.retry_after,
             )  # fmt: skip
 
-    def _redis_back(self) -> None:
-        with self._lock:
-            was, self._failing = self._failing, False
-        if was:
-            log.warning("%r: Redis is back; the budget is shared again", self)
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def __repr__(self) -> str:
-        where = "" if self.redis is None else f", redis={_without_password(self.redis)!r}"
+        where = "" if self.redis is None else f", redis={self.redis!r}"
         return f"RateLimit(requests={self.requests}, cost={self.cost}, per={self.per}{where})"
 
 
@@ -225,18 +244,17 @@ def _redis_log(url: Any, name: Any, timeout: Any, local: SlidingLog) -> Any:
         raise BatchConfigError(
             f"RateLimit(): timeout must be a number of seconds > 0, got {timeout!r}"
         )
+    fault = database_fault(url)
+    if fault is not None:
+        raise BatchConfigError(f"RateLimit(): redis ({masked(url)!r}): {fault}")
     from ._redislog import RedisLog
 
     try:
         return RedisLog(url, name, local.requests, local.cost, local.per_us, timeout=timeout)
     except ValueError as exc:
-        raise BatchConfigError(f"RateLimit(): redis is not a Redis URL: {exc}") from None
-
-
-def _without_password(url: str) -> str:
-    """``url`` with its password, if any, masked (it goes into logs)."""
-    parts = urllib.parse.urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        detail = str(exc)
+        for secret in secrets_of(url):
+            detail = detail.replace(secret, "***")
+        raise BatchConfigError(
+            f"RateLimit(): redis is not a Redis URL ({masked(url)!r}): {detail}"
+        ) from None

@@ -8,11 +8,13 @@ Times come from the Redis server's clock (``TIME``), the one clock every process
 from __future__ import annotations
 
 try:
-    import redis
+    import redis  # noqa: F401 - a clear message when the extra is missing
 except ImportError as exc:  # pragma: no cover - the redis extra is installed in tests
     raise ImportError(
         "RateLimit(redis=...) needs the redis package: pip install 'batche[redis]'"
     ) from exc
+
+from .stores._redis_io import ERRORS, bounded, sync_client
 
 __all__ = ["RedisLog"]
 
@@ -87,7 +89,8 @@ return 0
 class RedisLog:
     """A budget in Redis under ``prefix + name``: the same key in every process."""
 
-    error = redis.RedisError  # what a failed command raises
+    #: what a failing Redis raises: redis-py's errors, socket errors, a deadline passed
+    error = ERRORS
 
     def __init__(
         self,
@@ -100,9 +103,10 @@ class RedisLog:
         prefix: str = "batche:",
         timeout: float = 1.0,
     ) -> None:
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        # No retries, and one deadline for all of an acquisition's round trips
+        # (connecting, loading the script, running it): ``timeout`` is what it costs.
+        self.timeout = timeout
+        self.client = sync_client(url, timeout)
         # {...}: both keys hash to one slot, as a script's keys must on a Redis Cluster
         base = f"{prefix}ratelimit:{{{name}}}"
         self.keys = [f"{base}:log", f"{base}:totals"]
@@ -122,12 +126,12 @@ class RedisLog:
             repr(float(cost)),
             "" if now is None else now,
         ]
-        slot, server_now, member = self._reserve(keys=self.keys, args=args)
+        slot, server_now, member = bounded(self.timeout, self._reserve, self.keys, args)
         return int(slot), int(server_now), member
 
     def cancel(self, member: bytes, now: int | None = None) -> None:
         """Give back a slot still ahead of now."""
-        self._cancel(keys=self.keys, args=[member, "" if now is None else now])
+        bounded(self.timeout, self._cancel, self.keys, [member, "" if now is None else now])
 
     def close(self) -> None:
         self.client.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MappingView, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ._errors import BatchArgumentError, BatchDefinitionError, BatchResultError
@@ -73,6 +74,7 @@ class Shape:
                 f"{self.fname}: {self.names[0]!r} must be a list of items, got "
                 f"{type(batch).__name__}; use .one(item) for a single item"
             )
+        _refuse_a_set(batch, self.names[0], self.fname)
         try:
             return list(batch)
         except TypeError:
@@ -97,6 +99,8 @@ class Shape:
         return [tuple(bound.arguments[n] for n in self.names)]
 
     def _parallel(self, columns: list[Any]) -> list[tuple[Any, ...]]:
+        for name, column in zip(self.names, columns):
+            _refuse_a_set(column, name, self.fname)
         lengths = {n: len(c) for n, c in zip(self.names, columns)}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{n!r} has {k}" for n, k in lengths.items())
@@ -130,3 +134,12 @@ class Shape:
                 f"{self.fname} returned {count} results for a batch of {expected} items"
             )
         return out if not isinstance(out, tuple) else list(out)
+
+
+def _refuse_a_set(batch: Any, name: str, fname: str) -> None:
+    """A set is no batch: it has no order to answer in (a dict's ordered keys() is one)."""
+    if isinstance(batch, AbstractSet) and not isinstance(batch, MappingView):
+        raise BatchArgumentError(
+            f"{fname}: {name!r} must be a list of items, got {type(batch).__name__} "
+            "(a set has no order to answer in: pass a list, e.g. sorted(...))"
+        )

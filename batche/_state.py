@@ -23,7 +23,8 @@ from ._instructions import Engine, StoreIO
 from ._keys import Encoder, UnstableKeyError, canonical
 from ._local import LocalLayer, local_layer
 from ._results import SHAPE_SUFFIX, UNKNOWN, is_array
-from .stores._base import Store
+from ._serialize import SerializationError
+from .stores._base import Store, StoreError
 from .stores._memory import MemoryStore
 
 KeyFunc = Callable[[Any], Hashable]
@@ -107,6 +108,15 @@ class CoreState:
         self.thread_flights = Flights.for_threads(self.finished)
         self._loop_flights: weakref.WeakKeyDictionary[Any, Flights] = weakref.WeakKeyDictionary()
 
+    def store_io(self, method: str, *args: Any) -> Engine:
+        """``method`` of the store outside the process, through the driver, for a call:
+        its ``StoreError`` (``on_store_error="raise"``) and ``SerializationError`` (a
+        result the serializer cannot write) name this function too."""
+        try:
+            return (yield StoreIO(self.remote, method, *args))
+        except (StoreError, SerializationError) as exc:
+            raise type(exc)(f"{self.fname}: {exc}") from exc
+
     def read_remote(self, keys: Sequence[Hashable]) -> Engine:
         """What the store outside the process holds of ``keys`` (through the driver).
 
@@ -116,8 +126,8 @@ class CoreState:
         """
         template = self.template
         if template is None:
-            return (yield StoreIO(self.remote, "get_many", keys))
-        found = yield StoreIO(self.remote, "get_many", [*keys, self.shape_key])
+            return (yield from self.store_io("get_many", keys))
+        found = yield from self.store_io("get_many", [*keys, self.shape_key])
         stored = found.pop(self.shape_key, None)
         if template is UNKNOWN or template is True:
             if is_array(stored):

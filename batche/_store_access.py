@@ -30,7 +30,10 @@ class CacheInfo(NamedTuple):
     ``currsize`` is the number of entries of an in-memory store. For a store outside the
     process it is ``len(store)`` (every entry of the store, not only this function's)
     when the store says counting is cheap (``store.len_is_cheap``), else None: a count
-    that scans a whole Redis keyspace or a SQLite table is never made on the way.
+    that scans a whole Redis keyspace or a SQLite table is never made on the way. It is
+    None too when the store cannot be counted now (unreachable, failing, or skipped after
+    a failure): ``cache_info()`` never raises for a store's fault, and costs at most one
+    round trip's deadline (none while the store is skipped).
 
     With ``cost=``, ``cost_paid`` is the cost of the misses and ``cost_saved`` that of
     the hits (joined ones included); both stay 0 without it.
@@ -74,7 +77,7 @@ class StoreAccess(CoreState):
         if self.remote is not None:
             if isinstance(local, ExpiringLayer):
                 since = local.clock()  # before the write: expire here no later than there
-            yield StoreIO(self.remote, "set_many", self.remote_entries(keys, rows))
+            yield from self.store_io("set_many", self.remote_entries(keys, rows))
         if local is None:
             return
         order = todo_plan.write_order(keys)
@@ -111,12 +114,7 @@ class StoreAccess(CoreState):
         if remote is None:  # then the in-memory store is the store
             store: Any = self.store
             return CacheInfo(hits, misses, store.maxsize, len(store), joined, paid, saved)
-        size = None
-        if getattr(remote, "len_is_cheap", False):
-            try:
-                size = len(remote)
-            except Exception as exc:
-                raise self._store_error("cache_info()", exc) from exc
+        size = _cheap_count(remote) if getattr(remote, "len_is_cheap", False) else None
         return CacheInfo(hits, misses, getattr(remote, "maxsize", None), size, joined, paid, saved)
 
     def clearing(self) -> Engine:
@@ -153,3 +151,13 @@ class StoreAccess(CoreState):
         if not isinstance(exc, StoreError):  # its message names the store already
             detail = f"{type(self.remote).__name__}: {type(exc).__name__}: {exc}"
         return StoreError(f"{self.fname}: {operation} failed: {detail}")
+
+
+def _cheap_count(remote: Any) -> int | None:
+    """``len(remote)``; None when the store cannot say now (a dashboard reads "unknown",
+    never a failure, and never 0 for a store that may hold millions of entries)."""
+    count_or_none = getattr(remote, "count_or_none", None)  # RedisStore's: skipped -> None
+    try:
+        return count_or_none() if count_or_none is not None else len(remote)
+    except Exception:  # noqa: BLE001 - any fault of the store: its size is unknown
+        return None

@@ -63,6 +63,11 @@ class _Wrapper:
     def cache_clear(self) -> None:
         """Empty the store of this function's entries and reset the counts.
 
+        In memory an entry's key is the item (with the other arguments), nothing tells
+        which function wrote it: a mapping passed with ``cache=`` to several functions
+        holds entries they share, and it is emptied whole, for all of them (their counts
+        are left alone). A SQLite or Redis store is cleared of this function's namespace
+        and version only, as is its in-memory layer (``local_maxsize``, never shared).
         Raises ``StoreError`` (naming the function) when a store outside the process
         fails; the counts are then left as they were.
         """

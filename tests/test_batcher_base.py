@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from batche import dynamically
+
 EXIT_SCRIPT = """
 import sys, threading
 sys.path.insert(0, {root!r})
@@ -88,3 +90,61 @@ def test_batchers_used_before_a_fork_work_in_the_child() -> None:
         "child exit 0",
         "parent [8]",
     ]
+
+
+# -- pickling: by reference, as functions and cache_batch_variable functions -------------
+
+
+def test_module_level_batchers_pickle_and_copy_as_themselves() -> None:
+    import copy
+    import pickle
+
+    from . import _pickled
+
+    for f in (_pickled.batched, _pickled.abatched, _pickled.Model.score):
+        assert pickle.loads(pickle.dumps(f)) is f
+        assert copy.copy(f) is f
+        assert copy.deepcopy(f) is f
+    assert copy.deepcopy([_pickled.batched])[0] is _pickled.batched  # inside a structure too
+    assert _pickled.batched(["ab"]) == [2]  # still working here
+
+
+def test_a_bound_batched_method_pickles_with_its_instance() -> None:
+    import pickle
+
+    from ._pickled import Model
+
+    bound = pickle.loads(pickle.dumps(Model(3).score))
+    assert bound.__self__ == Model(3)
+    assert bound(["ab", "c"]) == [32, 31]
+
+
+def test_a_local_batcher_cannot_be_pickled_and_says_so() -> None:
+    import functools
+    import pickle
+
+    @dynamically(batch_size=2)
+    def local(texts: list[str]) -> list[str]:
+        return texts
+
+    with pytest.raises((pickle.PicklingError, AttributeError), match="local"):
+        pickle.dumps(local)
+    unnamed = dynamically(batch_size=2)(functools.partial(lambda k, texts: texts, 1))
+    with pytest.raises(pickle.PicklingError, match="partial, which has no name"):
+        pickle.dumps(unnamed)
+    local.close()
+    unnamed.close()
+
+
+def test_spawned_process_pool_workers_call_the_batcher() -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ._pickled import Model, batched, run_abatched
+
+    batches = [["a", "bb"], ["ccc"], ["a", "dddd"]]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        assert list(pool.map(batched, batches)) == [[1, 2], [3], [1, 4]]
+        assert list(pool.map(run_abatched, batches)) == [[1, 2], [3], [1, 4]]
+        assert pool.submit(Model(2).score, ["x"]).result() == [21]

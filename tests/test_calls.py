@@ -12,6 +12,31 @@ from batche import BatchArgumentError, cache_batch_variable
 from .conftest import Stores
 
 
+@pytest.mark.parametrize("iterable", [None, 3, object()])
+def test_map_of_what_is_not_iterable_names_the_function_and_the_parameter(iterable: Any) -> None:
+    @cache_batch_variable("texts")
+    def embed(texts: list[str]) -> list[int]:
+        return [len(t) for t in texts]
+
+    @cache_batch_variable("texts")
+    async def aembed(texts: list[str]) -> list[int]:
+        return embed.__wrapped__(texts)  # type: ignore[no-any-return]
+
+    async def collect() -> list[int]:
+        return [result async for result in aembed.map(iterable)]
+
+    words = (
+        ".map(): 'texts' must be an iterable of items (map's first argument), "
+        f"got {type(iterable).__name__}"
+    )
+    with pytest.raises(BatchArgumentError) as caught:
+        list(embed.map(iterable))
+    assert str(caught.value).endswith(f"<locals>.embed{words}")
+    with pytest.raises(BatchArgumentError) as caught:
+        asyncio.run(collect())
+    assert str(caught.value).endswith(f"<locals>.aembed{words}")
+
+
 @pytest.mark.parametrize("iterable", ["abc", b"abc", {"a": 1}, {"a", "b"}])
 def test_map_refuses_what_a_call_refuses(iterable: Any) -> None:
     calls: list[list[Any]] = []

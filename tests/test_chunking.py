@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batche import BatchDefinitionError, CacheInfo, cache_batch_variable
+from batche import BatchArgumentError, BatchDefinitionError, CacheInfo, cache_batch_variable
 from batche._chunking import cost_bounds
 
 from .conftest import Harness, Recorder
@@ -155,12 +156,28 @@ def test_several_batch_parameters_cost_their_tuples() -> None:
     assert f.cache_info().cost_paid == 6
 
 
-@pytest.mark.parametrize("bad", [-1, "3", None, float("nan"), float("inf")])
-def test_a_bad_cost_is_named(harness: Harness, bad: Any) -> None:
+@pytest.mark.parametrize(
+    ("bad", "fault"),
+    [
+        (-1, "a negative number"),
+        ("3", "a str"),
+        (None, "None"),
+        (float("nan"), "NaN"),
+        (float("inf"), "an infinite number"),
+        (True, "a bool"),  # it would sum as 1: a bug of the cost function, not a cost
+        (np.False_, "a bool"),
+    ],
+)
+def test_a_bad_cost_is_a_call_error_naming_the_item_and_the_value(
+    harness: Harness, bad: Any, fault: str
+) -> None:
     f = harness.decorate(Recorder(), cost=lambda item: bad if item == "x" else 1)
-    with pytest.raises(BatchDefinitionError) as caught:
+    with pytest.raises(BatchArgumentError) as caught:
         harness.run(f(["a", "x"]))
-    message = str(caught.value)
-    assert f"f(): cost= returned {bad!r} for item 1 of 'items'" in message
-    assert "finite number >= 0" in message
+    assert isinstance(caught.value, TypeError)
+    assert not isinstance(caught.value, BatchDefinitionError)  # the decoration was fine
+    assert str(caught.value).endswith(
+        f"f(): cost= returned {bad!r} for item 1 of 'items' ('x'); it must return a finite "
+        f"number >= 0, not {fault}"
+    )
     assert f.cache_info().currsize == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from batche import cache_batch_variable
 from batche.stores import RedisStore, SQLiteStore
 
+from .conftest import RedisServer
 from .conftest import run_batche as run
 
 
@@ -121,3 +122,94 @@ def test_a_missing_file_is_not_created(tmp_path: Path) -> None:
         assert missing.returncode == 2
         assert "no SQLite store at 'absent.db'" in missing.stderr
         assert list(tmp_path.iterdir()) == []
+
+
+# -- passwords never shown ----------------------------------------------------------------
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own that wants the password ``s3cret-pw``."""
+    server = RedisServer(str(tmp_path), "--requirepass", "s3cret-pw")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_no_message_of_stats_or_clear_shows_a_password(password_redis: RedisServer) -> None:
+    port = password_redis.port
+    urls = [
+        f"redis://:s3cret-pw@127.0.0.1:{port}/0",
+        f"redis://default:s3cret-pw@127.0.0.1:{port}/0",
+        f"redis://127.0.0.1:{port}/0?password=s3cret-pw",
+    ]
+    fill(RedisStore(urls[0]))
+    for url in urls:
+        shown = run("stats", url)
+        assert shown.returncode == 0, shown.stderr
+        assert "entries: 3" in shown.stdout
+        assert "***" in shown.stdout
+        assert "s3cret-pw" not in shown.stdout + shown.stderr
+        cleared = run("clear", url, "--namespace", "nothing-here")
+        assert cleared.returncode == 0, cleared.stderr
+        assert "***" in cleared.stdout
+        assert "s3cret-pw" not in cleared.stdout + cleared.stderr
+    failures = [
+        run("stats", f"redis://:wrong-pw@127.0.0.1:{port}/0"),  # refused by the server
+        run("stats", f"redis://:wrong-pw@127.0.0.1:{port}/0?password=wrong-pw"),
+        run("clear", "redis://user:wrong-pw@127.0.0.1:1/0"),  # nobody listens
+        run("stats", "http://user:wrong-pw@example/"),  # not a store URL
+        run("stats", f"redis://:wrong-pw@127.0.0.1:{port}/abc"),  # no database
+    ]
+    for failed in failures:
+        assert failed.returncode == 2, failed.stderr
+        assert "***" in failed.stderr
+        assert "wrong-pw" not in failed.stdout + failed.stderr
+
+
+def test_clear_reports_the_exact_count_in_a_large_database(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    # 20,000 keys that are not ours: len() estimates from a sample beyond 1,000 keys
+    for start in range(0, 20_000, 5_000):
+        client.mset({f"other:{n}": b"x" for n in range(start, start + 5_000)})
+    client.close()
+    store = RedisStore(redis_url)
+    cache_batch_variable("t", cache=store, namespace="emb")(lambda t: list(t))(range(1_001))
+    cleared = run("clear", redis_url, "--namespace", "emb")
+    assert cleared.returncode == 0, cleared.stderr
+    assert cleared.stdout.strip().endswith("removed 1,001 entries")
+    assert store.clear() == 0
+    store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_counts_are_of_entries_not_of_the_arrays_template(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import numpy as np
+
+    if kind == "sqlite":
+        store: object = SQLiteStore(tmp_path / "c.db")
+        url = f"sqlite:///{tmp_path / 'c.db'}"
+    else:
+        url = request.getfixturevalue("redis_url")
+        store = RedisStore(url)
+
+    @cache_batch_variable("texts", cache=store, namespace="emb")
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+    embed(["a", "b", "c"])  # three entries, and the arrays' template of emb:1
+    assert len(store) == 3  # type: ignore[arg-type]
+    shown = run("stats", url)
+    assert shown.returncode == 0, shown.stderr
+    assert "entries: 3\n" in shown.stdout
+    assert "emb:1                                          3" in shown.stdout
+    cleared = run("clear", url, "--namespace", "emb")
+    assert cleared.stdout.strip().endswith("removed 3 entries")  # the template goes too
+    assert run("stats", url).stdout.startswith(f"{url}\n  entries: 0\n  bytes:   0\n")
+    store.close()  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from batche import (
     CacheInfo,
     cache_batch_variable,
 )
-from batche.stores import LRUStore
+from batche.stores import LRUStore, SQLiteStore
 
 from .conftest import Harness, Recorder, in_threads
 
@@ -56,6 +56,34 @@ def test_cache_clear_empties_the_store(harness: Harness) -> None:
     f.cache_clear()
     harness.run(f(["a"]))
     assert rec.calls == [["a"], ["a"]]
+
+
+def test_cache_clear_of_a_shared_mapping_empties_it_for_every_function() -> None:
+    # In memory an entry's key is the item (and the other arguments): functions sharing a
+    # mapping share its entries, so clearing one function's entries clears theirs; each
+    # keeps its own counts. A SQLite or Redis store clears one namespace and version.
+    shared: dict[str, int] = {}
+    one, two = Recorder(len), Recorder(len)
+    f = cache_batch_variable("items", cache=shared)(lambda items: one(items))
+    g = cache_batch_variable("items", cache=shared)(lambda items: two(items))
+    f(["a"])
+    g(["a", "bb"])  # "a" is a hit: f's entry is g's too
+    f.cache_clear()
+    assert shared == {}
+    assert (g.cache_info().hits, g.cache_info().misses) == (1, 1)
+    assert g(["a", "bb"]) == [1, 2]  # computed again, correctly
+    assert two.calls == [["bb"], ["a", "bb"]]
+
+
+def test_cache_clear_of_a_shared_sqlite_store_keeps_the_other_namespaces(tmp_path: Any) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    f = cache_batch_variable("items", cache=store, namespace="f")(lambda items: list(items))
+    g = cache_batch_variable("items", cache=store, namespace="g")(lambda items: list(items))
+    f(["a"])
+    g(["a"])
+    f.cache_clear()
+    assert len(store) == 1  # g's entry
+    store.close()
 
 
 def test_none_is_a_cached_result(harness: Harness) -> None:

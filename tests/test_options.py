@@ -22,6 +22,12 @@ from batche import BatchDefinitionError, cache_batch_variable
         ({"ignore": [1]}, "ignore must be a name or names of parameters"),
         ({"batch_variable_name": 3}, "batch_variable_name must be a parameter name"),
         ({"typed": 1}, "typed must be a bool, got 1"),
+        ({"lock": True}, "lock applies to a store outside the process (cache=SQLiteStore"),
+        ({"namespace": "n", "lock": True}, "namespace and lock apply to a store outside"),
+        (
+            {"namespace": "n", "version": 2, "local_maxsize": 9},
+            "namespace, version and local_maxsize apply to a store outside the process",
+        ),
     ],
 )
 def test_bad_options_fail_at_decoration(options: dict[str, Any], message: str) -> None:

@@ -336,8 +336,8 @@ def test_an_unreachable_redis_paces_locally_and_warns_once(
 def test_a_restarted_redis_is_used_again(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
     server = RedisServer(str(tmp_path))
     server.start()
-    limit = Recorded(requests=3, per=0.05, redis=server.url, timeout=0.5)
-    limit._retry_after = 0.0  # ask Redis again at once after a failure (no waiting here)
+    # retry_after=0: ask Redis again at once after a failure (no waiting here)
+    limit = Recorded(requests=3, per=0.05, redis=server.url, timeout=0.5, retry_after=0)
     try:
         with caplog.at_level(logging.WARNING, logger="batche"):
             limit.acquire()
@@ -354,3 +354,115 @@ def test_a_restarted_redis_is_used_again(tmp_path: Any, caplog: pytest.LogCaptur
     assert len(messages) == 2
     assert "Redis cannot be reached" in messages[0]
     assert "Redis is back; the budget is shared again" in messages[1]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret@127.0.0.1:{port}/0",
+        "redis://app:s3cret@127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/0?password=s3cret",
+        "redis://app:s3cret@127.0.0.1:{port}/0?password=s3cret",
+    ],
+)
+def test_a_password_is_masked_in_repr_attributes_and_logs(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = url.format(port=closed_port())
+    limit = RateLimit(requests=2, per=0.05, redis=url, timeout=0.2)
+    with caplog.at_level(logging.WARNING, logger="batche"):
+        limit.acquire()
+    shown = [repr(limit), str(limit.redis), *(r.getMessage() for r in caplog.records)]
+    assert len(shown) == 3  # the repr, the URL, one warning
+    for text in shown:
+        assert "s3cret" not in text
+        assert "***" in text
+    limit.close()
+
+
+def test_a_bad_redis_url_is_refused_without_its_password() -> None:
+    with pytest.raises(BatchConfigError, match=r"redis is not a Redis URL") as caught:
+        RateLimit(requests=2, redis="http://app:s3cret@127.0.0.1/0")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_bad_retry_after_is_refused() -> None:
+    with pytest.raises(BatchConfigError, match=r"retry_after must be a number of seconds >= 0"):
+        RateLimit(requests=1, redis="redis://127.0.0.1:1/0", retry_after=-1)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", ["threads", "asyncio"])
+def test_a_frozen_redis_costs_one_deadline_then_nothing_while_the_circuit_is_open(
+    own_redis: RedisServer, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    timeout = 0.5
+    # 5 a window of 0.1 s: 64 acquisitions take about 1.3 s of pacing, past the second
+    # after which Redis used to be asked again (a deadline paid every other second)
+    limit = Recorded(requests=5, per=0.1, redis=own_redis.url, timeout=timeout)
+    limit.acquire()  # Redis answers
+    durations: list[float] = []
+    durations_lock = threading.Lock()  # guards durations (threads record at once)
+
+    def acquire() -> None:
+        start = time.monotonic()
+        limit.acquire()
+        with durations_lock:
+            durations.append(time.monotonic() - start)
+
+    async def aacquire() -> None:
+        start = time.monotonic()
+        await limit.aacquire()
+        durations.append(time.monotonic() - start)
+
+    async def tasks() -> None:
+        for _ in range(16):
+            await asyncio.gather(*(aacquire() for _ in range(4)))
+
+    own_redis.freeze()
+    try:
+        with caplog.at_level(logging.WARNING, logger="batche"):
+            first = time.monotonic()
+            limit.acquire()  # waits out one deadline: no retry
+            first = time.monotonic() - first
+            if kind == "threads":
+                in_threads(4, lambda _: [acquire() for _ in range(16)])
+            else:
+                asyncio.run(tasks())
+    finally:
+        own_redis.thaw()
+    assert timeout <= first < 2 * timeout
+    assert len(durations) == 64
+    # Redis left alone: each acquisition waits for its local slot (at most a window of
+    # 0.1 s behind the others), never for a deadline
+    assert max(durations) < timeout
+    assert_within_budget(limit.stamps[2:], 5, None, 100_000)  # the local budget, kept
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert "tried again every 5 s" in messages[0]
+    limit.close()
+
+
+@pytest.mark.redis
+def test_a_thawed_redis_is_tried_by_one_caller_and_shared_again(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis as redis_py
+
+    limit = Recorded(requests=100, per=60, redis=own_redis.url, timeout=0.5, retry_after=0)
+    own_redis.freeze()
+    try:
+        with caplog.at_level(logging.WARNING, logger="batche"):
+            limit.acquire()  # fails: the local budget
+    finally:
+        own_redis.thaw()
+    with caplog.at_level(logging.WARNING, logger="batche"):
+        limit.acquire()  # retry_after=0: the next caller tries Redis, which answers
+        limit.acquire()
+    client = redis_py.Redis.from_url(own_redis.url)
+    assert client.zcard("batche:ratelimit:{100/None/60.0}:log") == 2  # shared again
+    client.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert "Redis is back; the budget is shared again" in messages[1]
+    limit.close()

@@ -32,3 +32,22 @@ def test_first_example_prints_what_the_readme_says(capsys: pytest.CaptureFixture
     exec(compile(BLOCKS[0], str(README), "exec"), {"__name__": "readme_example"})
     printed = capsys.readouterr().out.strip()
     assert printed in BLOCKS[0]
+
+
+def test_every_error_of_the_table_is_importable_and_what_the_table_says() -> None:
+    import builtins
+
+    import batche
+
+    section = README.read_text().split("## Errors", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", section, flags=re.MULTILINE)
+    names = [name for name, _ in rows]
+    for expected in ("StoreError", "BatchConfigError", "BatcherClosedError", "UnstableKeyError"):
+        assert expected in names
+    for name, also in rows:
+        error = getattr(batche, name)  # from batche itself, as every other name
+        assert issubclass(error, batche.BatcheError), name
+        assert name in batche.__all__
+        for builtin in re.findall(r"`(\w+Error)`", also):
+            base = getattr(batche, builtin, None) or getattr(builtins, builtin)
+            assert issubclass(error, base), (name, builtin)

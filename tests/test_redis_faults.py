@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -150,11 +151,45 @@ def test_with_on_store_error_raise_a_skipped_store_raises_at_once() -> None:
     def strict_embed(texts: list[str]) -> list[str]:
         return list(texts)
 
-    with pytest.raises(StoreError, match="could not read: Error 111 connecting"):
+    # the error names the function, then the store (its password masked) and the fault
+    with pytest.raises(StoreError, match=r"<locals>.strict_embed\(\): RedisStore\('redis://127.*"
+                       "could not read: Error 111 connecting"):  # fmt: skip
         strict_embed(["a"])
     # while the circuit is open: the same error, without trying the store again
-    with pytest.raises(StoreError, match=r"could not read: the store failed \(Error 111.*again in"):
+    skipped = r"strict_embed\(\): RedisStore\(.*could not read: the store failed \(Error 111"
+    with pytest.raises(StoreError, match=skipped + ".*again in"):
         strict_embed(["a"])
+
+
+def test_with_on_store_error_raise_every_store_error_of_a_call_names_the_function(
+    tmp_path: Any, own_redis: RedisServer
+) -> None:
+    from batche.stores import SQLiteStore
+
+    sqlite = SQLiteStore(tmp_path / "c.db", on_store_error="raise")
+    redis = RedisStore(own_redis.url, on_store_error="raise", retry_after=600, timeout=0.5)
+
+    @cache_batch_variable("texts", cache=sqlite)
+    def on_sqlite(texts: list[str]) -> list[str]:
+        return list(texts)
+
+    @cache_batch_variable("texts", cache=redis, lock=True)
+    async def leased(texts: list[str]) -> list[str]:
+        return list(texts)
+
+    other = sqlite3.connect(tmp_path / "c.db")
+    other.execute("DROP TABLE batche_entries")  # someone else's doing: reads fail
+    other.close()
+    with pytest.raises(StoreError, match=r"<locals>.on_sqlite\(\): SQLiteStore\(.*could not read"):
+        on_sqlite(["a"])
+    own_redis.freeze()
+    try:
+        with pytest.raises(StoreError, match=r"<locals>.leased\(\): RedisStore\(.*could not read"):
+            asyncio.run(leased(["a"]))
+    finally:
+        own_redis.thaw()
+    sqlite.close()
+    redis.close()
 
 
 # -- a link that drops, resets, refuses or delays: through a proxy -----------------------

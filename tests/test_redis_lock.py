@@ -24,10 +24,14 @@ from batche import cache_batch_variable
 from batche.stores import RedisStore
 
 url, name, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-control = redis.Redis.from_url(url)
+# socket_timeout=None: a blocking command waits as long as it asks (redis-py's default of
+# 5 s would cut BLPOP short while the other workers are still starting on a busy machine)
+control = redis.Redis.from_url(url, socket_timeout=None)
 
-@cache_batch_variable("items", cache=RedisStore(url), namespace="locked", lock=True,
-                      lock_timeout=timeout)
+# timeout=10: what is tested is the leases; a round trip that outlasts the default 1 s on
+# a loaded machine would hand the keys to the caller (computed without the lock: twice)
+@cache_batch_variable("items", cache=RedisStore(url, timeout=10), namespace="locked",
+                      lock=True, lock_timeout=timeout)
 def square(items):
     control.rpush("computed", *[f"{{name}}:{{i}}" for i in items])
     if name == "stuck":
@@ -44,14 +48,21 @@ print("done", flush=True)
 """
 
 
-def start(url: str, name: str, timeout: float = 30.0) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
+def spawn(url: str, name: str, timeout: float = 30.0) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-c", WORKER.format(root=ROOT), url, name, str(timeout)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def ready(process: subprocess.Popen[str]) -> subprocess.Popen[str]:
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "ready"
     return process
+
+
+def start(url: str, name: str, timeout: float = 30.0) -> subprocess.Popen[str]:
+    return ready(spawn(url, name, timeout))
 
 
 def computed(url: str) -> Counter[int]:
@@ -60,7 +71,7 @@ def computed(url: str) -> Counter[int]:
 
 
 def test_four_processes_compute_each_item_once(redis_url: str) -> None:
-    workers = [start(redis_url, f"w{n}") for n in range(4)]
+    workers = [ready(w) for w in [spawn(redis_url, f"w{n}") for n in range(4)]]  # at once
     client = redis.Redis.from_url(redis_url)
     for n in range(4):
         client.rpush(f"start:w{n}", 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,11 +19,11 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batche import BatchConfigError, cache_batch_variable
+from batche import BatchConfigError, RateLimit, cache_batch_variable
 from batche.stores import RedisStore, StoreError
 from batche.stores._urls import masked
 
-from .conftest import RedisServer
+from .conftest import RedisServer, run_batche
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 pytestmark = pytest.mark.redis
@@ -31,12 +32,11 @@ pytestmark = pytest.mark.redis
 # -- size and leases -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prefix", ["batche:", "app", ""])
+@pytest.mark.parametrize("prefix", ["batche:", "app"])
 def test_leases_are_never_entries(redis_url: str, prefix: str) -> None:
     store = RedisStore(redis_url, prefix=prefix)
     store.set_many({"ns:1:a": 1, "ns:1:b": 2, "ns:2:c": 3})
-    if prefix:
-        store.client.set("another-application", b"x")  # not ours: never counted
+    store.client.set("another-application", b"x")  # not ours: never counted
     assert store.lease_many(["ns:1:x", "ns:1:a"], "token", 30) == ["ns:1:x", "ns:1:a"]
     assert len(store) == 3
     assert store.stats()["entries"] == 3
@@ -82,14 +82,19 @@ def test_len_of_a_large_database_is_a_bounded_sample(redis_url: str) -> None:
         ({"timeout": 0}, "timeout must be a number of seconds > 0, got 0"),
         ({"timeout": "1"}, "timeout must be a number of seconds > 0, got '1'"),
         ({"retry_after": -1}, "retry_after must be a number of seconds >= 0, got -1"),
-        ({"prefix": None}, "prefix must be a str, got None"),
+        ({"prefix": None}, "prefix must be a non-empty str, got None"),
+        (
+            {"prefix": ""},
+            "prefix must be a non-empty str, got '' (an empty prefix would make "
+            "clear(), len() and stats() take every key of the database)",
+        ),
         ({"ttl": 0}, "ttl must be None or a number of seconds > 0, got 0"),
     ],
 )
 def test_bad_options_are_named(options: dict[str, Any], message: str) -> None:
     with pytest.raises(BatchConfigError, match=r"RedisStore\('redis://127.0.0.1:1/0'\): "):
         RedisStore("redis://127.0.0.1:1/0", **options)
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         RedisStore("redis://127.0.0.1:1/0", **options)
 
 
@@ -180,6 +185,33 @@ def test_a_default_user_password_never_shows(
         bad.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("path", ["abc", "0/1", "1x", "-1", " 2"])
+def test_a_database_that_is_not_a_number_is_refused(redis_url: str, path: str) -> None:
+    url = redis_url.rsplit("/", 1)[0].replace("redis://", "redis://:s3cret@") + "/" + path
+    fault = f"the database must be a number, as in redis://host:6379/0, got {path!r}"
+    with pytest.raises(BatchConfigError) as error:
+        RedisStore(url)
+    assert str(error.value).endswith(f"): url: {fault}")  # redis-py would take database 0
+    assert "s3cret" not in str(error.value)
+    with pytest.raises(BatchConfigError, match=r"RateLimit\(\): redis \(.*\): the database"):
+        RateLimit(requests=1, redis=url)
+    shown = run_batche("stats", url)
+    assert shown.returncode == 2
+    assert fault in shown.stderr
+
+
+def test_the_database_of_the_url_is_the_one_used(redis_url: str) -> None:
+    base = redis_url.rsplit("/", 1)[0]
+    three, default = RedisStore(base + "/3"), RedisStore(base + "/")
+    three.set_many({"k": 3})
+    assert default.get_many(["k"]) == {}  # "/" is database 0, as no path is
+    assert RedisStore(base).get_many(["k"]) == {}
+    assert RedisStore(base + "/3").get_many(["k"]) == {"k": 3}
+    three.clear()
+    for store in (three, default):
+        store.close()
 
 
 def test_a_bad_url_is_refused_without_its_password() -> None:

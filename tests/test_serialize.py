@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -84,3 +85,24 @@ def test_pickle_is_marked_and_checked() -> None:
     assert codec.loads(codec.dumps({1, 2})) == {1, 2}
     with pytest.raises(ValueError, match="not a batche pickle"):
         codec.loads(SafeSerializer().dumps(1))
+
+
+def test_a_result_the_store_cannot_write_names_the_function(tmp_path: Path) -> None:
+    from batche import cache_batch_variable
+    from batche.stores import SQLiteStore
+
+    class Vector:
+        pass
+
+    store = SQLiteStore(tmp_path / "c.db")
+
+    @cache_batch_variable("texts", cache=store)
+    def embed(texts: list[str]) -> list[Vector]:
+        return [Vector() for _ in texts]
+
+    with pytest.raises(SerializationError) as caught:
+        embed(["a"])
+    assert isinstance(caught.value, TypeError)
+    assert "<locals>.embed(): a " in str(caught.value)
+    assert "Vector result cannot be stored by the safe serializer" in str(caught.value)
+    store.close()

@@ -187,11 +187,12 @@ def test_writes_delete_expired_entries_only_two_for_each_entry_written(
 
 LOW_LIMIT = """
 import asyncio, json, logging, os, resource, sys, threading
+import concurrent.futures.thread  # imported now: an import opens a file, limit or not
 sys.path.insert(0, {root!r})
 from batche import cache_batch_variable
 from batche.stores import SQLiteStore
 
-store = SQLiteStore({path!r})
+store = SQLiteStore({path!r}, retry_after=0)  # tried again at every call once it failed
 computed = []
 
 @cache_batch_variable("items", cache=store, namespace="threads")
@@ -219,7 +220,8 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 spare = {spare}
 if spare == 0:
     store.close()  # no connection left open, and no file descriptor free to open one
-resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + spare, hard))
+# the listing counts the descriptor it reads the directory with, closed by then: - 1
+resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) - 1 + spare, hard))
 for n in range(50 if spare else 0):  # an event loop holds 3 descriptors while it runs
     assert asyncio.run(triple([n])) == [3 * n]
 for start in range(0, 200, 4):
@@ -255,6 +257,33 @@ def test_no_file_descriptor_at_all_is_said_loudly(tmp_path: Path) -> None:
     assert "SQLiteStore(" in stderr
     assert "could not read (unable to open database file: Too many open files)" in stderr
     assert "the store is back; caching again" in stderr  # once the limit was raised
+
+
+ONE_SPARE = """
+import os, resource, sys
+sys.path.insert(0, {root!r})
+from batche import cache_batch_variable
+from batche.stores import SQLiteStore
+
+store = SQLiteStore({path!r})
+double = cache_batch_variable("items", cache=store)(lambda items: [2 * i for i in items])
+store.close()  # its connections closed: the next call opens one
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+# one descriptor free (the listing counts the one it reads the directory with: - 1)
+resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) - 1 + 1, hard))
+assert double([1]) == [2]
+"""
+
+
+def test_one_descriptor_free_is_said_loudly_with_its_reason(tmp_path: Path) -> None:
+    # SQLite opens the file with the one descriptor free, fails on its -wal and closes
+    # the file again: the reason must not be looked for with one descriptor only
+    script = ONE_SPARE.format(root=ROOT, path=str(tmp_path / "one.db"))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "could not read (unable to open database file: Too many open files)" in done.stderr
 
 
 FORK = """

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from batche import cache_batch_variable
 from batche.stores import RedisStore, SQLiteStore, StoreError
+
+from .conftest import RedisServer
 
 
 class CountedLen:
@@ -32,7 +35,9 @@ class CheapSQLite(CountedLen, SQLiteStore):
 
 
 class CountedRedis(CountedLen, RedisStore):
-    pass
+    def count_or_none(self) -> int | None:  # what cache_info() asks a RedisStore
+        self.counted += 1
+        return super().count_or_none()
 
 
 def dead_redis_url() -> str:
@@ -98,11 +103,38 @@ def test_failures_of_explicit_operations_name_the_function() -> None:
     store.close()
 
 
-def test_a_failing_count_names_the_function() -> None:
-    store = RedisStore(dead_redis_url(), on_store_error="raise", timeout=5)
+@pytest.mark.parametrize("on_store_error", ["compute", "raise"])
+def test_cache_info_of_an_unreachable_store_says_its_size_is_unknown(on_store_error: str) -> None:
+    store = RedisStore(dead_redis_url(), on_store_error=on_store_error, timeout=5)
     embed = cache_batch_variable("texts", cache=store, namespace="n")(lengths)
-    with pytest.raises(StoreError, match=r"lengths\(\): cache_info\(\) failed: "):
-        embed.cache_info()
+    if on_store_error == "compute":
+        assert embed(["a", "a"]) == [1, 1]
+    for _ in range(2):  # failing, then skipped after the failure: never raised, never 0
+        info = embed.cache_info()
+        assert info.currsize is None
+        assert (info.hits, info.misses) == ((1, 1) if on_store_error == "compute" else (0, 0))
+    store.close()
+
+
+def test_cache_info_of_a_frozen_store_costs_one_deadline_then_nothing(
+    own_redis: RedisServer,
+) -> None:
+    store = RedisStore(own_redis.url, timeout=0.5, retry_after=600)
+    embed = cache_batch_variable("texts", cache=store, namespace="n")(lengths)
+    embed(["a", "bb"])
+    assert embed.cache_info().currsize == 2
+    own_redis.freeze()
+    try:
+        start = time.monotonic()
+        assert embed.cache_info().currsize is None  # one deadline: the store is skipped
+        assert time.monotonic() - start < 1.0
+        start = time.monotonic()
+        for _ in range(20):
+            info = embed.cache_info()
+            assert (info.hits, info.misses, info.currsize) == (0, 2, None)
+        assert time.monotonic() - start < 0.5  # no round trip: none waits out a deadline
+    finally:
+        own_redis.thaw()
     store.close()
 
 

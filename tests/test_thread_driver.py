@@ -35,6 +35,26 @@ def test_concurrent_thread_calls_share_batches() -> None:
     f.close()
 
 
+def test_a_request_failed_in_one_batch_is_answered_once_when_its_last_piece_ends() -> None:
+    body = Blocker(fail_on="bad")
+    f = dynamically(batch_size=3, timeout_ms=0)(body)
+    watch = Watch(f._driver.queue)
+    first, _ = start(f, ["first"])
+    assert body.entered.wait(timeout=30)
+    calls = [start(f, ["bad", 0]), start(f, ["bad", 1])]
+    watch.wait_for(5)
+    body.release.set()
+    first.join()
+    for thread, _ in calls:
+        thread.join()
+    # the second request spans the failing batch and the next one, which succeeds: its
+    # caller was woken at the failure and never again (a second release killed the worker)
+    assert body.batches == [["first"], ["bad", 0, "bad"], [1]]
+    assert all(isinstance(box["error"], ValueError) for _, box in calls)
+    assert f(["after"]) == ["<after>"]  # the worker thread is alive
+    f.close()
+
+
 def test_an_error_reaches_only_the_requests_of_its_batch() -> None:
     body = Blocker(fail_on="bad")
     f = dynamically(batch_size=2, timeout_ms=0)(body)
@@ -52,7 +72,10 @@ def test_an_error_reaches_only_the_requests_of_its_batch() -> None:
     boxes = [box for _, box in calls]
     assert body.batches == [["a"], ["bad", "x"], ["y", "z"]]
     assert isinstance(boxes[0]["error"], ValueError)
-    assert boxes[1]["error"] is boxes[0]["error"]  # the same batch: the same error
+    # the same batch: the same error, a copy of its own for the second caller
+    assert type(boxes[1]["error"]) is ValueError
+    assert boxes[1]["error"].args == boxes[0]["error"].args
+    assert boxes[1]["error"] is not boxes[0]["error"]
     assert boxes[2]["value"] == ["<y>"]
     assert boxes[3]["value"] == ["<z>"]
     f.close()

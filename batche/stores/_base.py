@@ -36,7 +36,8 @@ class Store(Protocol):
     Keys are strings (batche makes them stable across processes); ``get_many`` returns
     only the keys it holds (``None`` is a value, absence is a miss). The ``a``-prefixed
     twins do the same without blocking an event loop. ``clear(prefix)`` removes the
-    entries whose key starts with ``prefix`` (all of them when it is None).
+    entries whose key starts with ``prefix`` (all of them when it is None) and returns
+    how many it removed, when it knows (batche's stores do), or None.
     """
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]: ...
@@ -45,7 +46,7 @@ class Store(Protocol):
 
     def delete_many(self, keys: Sequence[str]) -> None: ...
 
-    def clear(self, prefix: str | None = None) -> None: ...
+    def clear(self, prefix: str | None = None) -> int | None: ...
 
     def __len__(self) -> int: ...
 
@@ -55,7 +56,7 @@ class Store(Protocol):
 
     async def adelete_many(self, keys: Sequence[str]) -> None: ...
 
-    async def aclear(self, prefix: str | None = None) -> None: ...
+    async def aclear(self, prefix: str | None = None) -> int | None: ...
 
 
 class RemoteStore:

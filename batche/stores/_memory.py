@@ -316,14 +316,18 @@ class MemoryStore:
             for key in keys:
                 self.mapping.pop(key, None)
 
-    def clear(self, prefix: str | None = None) -> None:
-        """Remove every entry (with ``prefix``: the string keys that start with it)."""
+    def clear(self, prefix: str | None = None) -> int:
+        """Remove every entry (with ``prefix``: the string keys that start with it); the
+        number removed."""
         with self._lock:
             if prefix is None:
+                removed = len(self.mapping)
                 self.mapping.clear()
-                return
-            for key in [k for k in self.mapping if isinstance(k, str) and k.startswith(prefix)]:
+                return removed
+            keys = [k for k in self.mapping if isinstance(k, str) and k.startswith(prefix)]
+            for key in keys:
                 self.mapping.pop(key, None)
+            return len(keys)
 
     def __len__(self) -> int:
         return len(self.mapping)
@@ -339,5 +343,5 @@ class MemoryStore:
     async def adelete_many(self, keys: Sequence[Hashable]) -> None:
         self.delete_many(keys)
 
-    async def aclear(self, prefix: str | None = None) -> None:
-        self.clear(prefix)
+    async def aclear(self, prefix: str | None = None) -> int:
+        return self.clear(prefix)

@@ -9,7 +9,8 @@ from typing import Any
 
 from .._checks import number_above
 from .._errors import BatchConfigError
-from ._base import Rows
+from .._results import SHAPE_SUFFIX
+from ._base import Rows, StoreError
 from ._redis_io import (
     ERRORS,
     LoopClients,
@@ -23,12 +24,13 @@ from ._redis_io import (
     within,
 )
 from ._redis_lease import RedisLeases
-from ._urls import masked, secrets_of
+from ._urls import database_fault, masked, secrets_of
 
 __all__ = ["RedisStore"]
 
 _CHUNK = 10_000  # keys per command for deletes and scans
 _SAMPLE = 1_000  # keys len() looks at, at most, before it estimates
+_TEMPLATE = (":" + SHAPE_SUFFIX).encode()  # how the key of arrays' template ends
 
 
 def _escape(pattern: str) -> str:
@@ -100,8 +102,14 @@ class RedisStore(RedisLeases):
             raise BatchConfigError(
                 f"{where}: timeout must be a number of seconds > 0, got {timeout!r}"
             )
-        if not isinstance(prefix, str):
-            raise BatchConfigError(f"{where}: prefix must be a str, got {prefix!r}")
+        if not isinstance(prefix, str) or not prefix:
+            raise BatchConfigError(
+                f"{where}: prefix must be a non-empty str, got {prefix!r} (an empty prefix "
+                "would make clear(), len() and stats() take every key of the database)"
+            )
+        fault = database_fault(url)
+        if fault is not None:
+            raise BatchConfigError(f"{where}: url: {fault}")
         self.timeout = float(timeout)
         self.prefix = prefix
         #: where leases live: apart from the entries (``batche:`` -> ``batche-lease:``)
@@ -121,6 +129,10 @@ class RedisStore(RedisLeases):
         return key.startswith(self.prefix.encode()) and not key.startswith(
             self.lease_prefix.encode()
         )
+
+    def _is_counted(self, key: bytes) -> bool:
+        """An entry that counts as one: not the arrays' template of a namespace."""
+        return self._is_entry(key) and not key.endswith(_TEMPLATE)
 
     # -- entries: through the circuit breaker (RemoteStore.get_many and the others) -------
 
@@ -161,11 +173,14 @@ class RedisStore(RedisLeases):
         except self.errors as exc:
             raise self._error(action, exc) from exc
 
-    def _deleting(self, keys: Sequence[str]) -> Generator[Step, Any, None]:
+    def _deleting(self, keys: Sequence[str]) -> Generator[Step, Any, int]:
+        """Delete ``keys``; how many there were (``UNLINK`` counts the keys it removed)."""
         full = self._full(keys)
+        removed = 0
         for start in range(0, len(full), _CHUNK):
             chunk = full[start : start + _CHUNK]
-            yield methodcaller("unlink", *chunk)
+            removed += int((yield methodcaller("unlink", *chunk)))
+        return removed
 
     def delete_many(self, keys: Sequence[str]) -> None:
         self._run("delete entries", self._deleting(keys))
@@ -183,16 +198,22 @@ class RedisStore(RedisLeases):
             keys.extend(key for key in found if self._is_entry(key))
         return list(dict.fromkeys(keys))  # a scan may return a key twice
 
-    def _clearing(self, prefix: str | None) -> Generator[Step, Any, None]:
+    def _clearing(self, prefix: str | None) -> Generator[Step, Any, int]:
         keys = yield from self._scanning(prefix)
-        yield from self._deleting([key.decode()[len(self.prefix) :] for key in keys])
+        start = len(self.prefix)
+        entries = [key.decode()[start:] for key in keys if not key.endswith(_TEMPLATE)]
+        templates = [key.decode()[start:] for key in keys if key.endswith(_TEMPLATE)]
+        yield from self._deleting(templates)  # gone too, but not entries: not counted
+        return (yield from self._deleting(entries))
 
-    def clear(self, prefix: str | None = None) -> None:
-        """Remove the entries whose key (after ``self.prefix``) starts with ``prefix``."""
-        self._run("clear entries", self._clearing(prefix))
+    def clear(self, prefix: str | None = None) -> int:
+        """Remove the entries whose key (after ``self.prefix``) starts with ``prefix``;
+        the number removed (exact: another client's deletes are not counted; the arrays'
+        templates of the namespaces go too, and are not entries)."""
+        return int(self._run("clear entries", self._clearing(prefix)))
 
-    async def aclear(self, prefix: str | None = None) -> None:
-        await self._arun("clear entries", self._clearing(prefix))
+    async def aclear(self, prefix: str | None = None) -> int:
+        return int(await self._arun("clear entries", self._clearing(prefix)))
 
     def _stating(self) -> Generator[Step, Any, dict[str, Any]]:
         keys = yield from self._scanning(None)
@@ -201,10 +222,14 @@ class RedisStore(RedisLeases):
             chunk = keys[start : start + _CHUNK]
             sizes += yield functools.partial(_strlen, keys=chunk)
         groups: dict[str, int] = {}
-        for key in keys:
+        entries, size = 0, 0
+        for key, length in zip(keys, sizes):
+            if key.endswith(_TEMPLATE):
+                continue  # the arrays' template of a namespace and version: not an entry
             group = key.decode()[len(self.prefix) :].rsplit(":", 1)[0]
             groups[group] = groups.get(group, 0) + 1
-        return {"entries": len(keys), "bytes": int(sum(sizes)), "groups": groups}
+            entries, size = entries + 1, size + int(length)
+        return {"entries": entries, "bytes": size, "groups": groups}
 
     def stats(self) -> dict[str, Any]:
         """Entries, bytes and the entries of each namespace and version: exact, by a
@@ -221,7 +246,7 @@ class RedisStore(RedisLeases):
         while cursor != 0 and len(seen) < _SAMPLE:
             cursor, sample = yield methodcaller("scan", cursor, count=_SAMPLE)
             seen.update(sample)
-        ours = sum(1 for key in seen if self._is_entry(key))
+        ours = sum(1 for key in seen if self._is_counted(key))
         if cursor == 0 or not seen:
             return ours
         return round(int(size) * ours / len(seen))
@@ -229,6 +254,14 @@ class RedisStore(RedisLeases):
     def __len__(self) -> int:
         """The entries, counted cheaply (see ``_sizing``): 0 while the store is skipped."""
         return self._guarded("count", self._count, None, 0)
+
+    def count_or_none(self) -> int | None:
+        """``len()`` when the store answers; None while it is skipped after a failure or
+        when it fails now, whatever ``on_store_error`` (``cache_info()``'s ``currsize``)."""
+        try:
+            return self._guarded("count", self._count, None, None)
+        except StoreError:  # on_store_error="raise": a count is not a call to fail
+            return None
 
     def _count(self, _: None) -> int:
         return run(self.client, self.timeout, self._sizing())

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .._checks import int_at_least
+from .._checks import int_at_least, number_above
 from .._errors import BatchConfigError
+from .._results import SHAPE_SUFFIX
 from ._base import RemoteStore
 from ._sqlite_pool import POOL_SIZE, Pool
 
@@ -37,21 +38,23 @@ CREATE INDEX IF NOT EXISTS batche_entries_used ON batche_entries (used);
 CREATE INDEX IF NOT EXISTS batche_entries_expires ON batche_entries (expires)
     WHERE expires IS NOT NULL;
 """
+_TEMPLATE = ":" + SHAPE_SUFFIX  # how the key of a row holding arrays' template ends
 _CHUNK = 500  # keys per statement, well under SQLite's bound on parameters
 # Every _PURGE_AFTER entries written, a write also deletes up to _PURGE_PER_ROW expired
 # entries for each of them: expired entries go faster than new ones come, so they never
 # pile up, no write pays for a sweep, and most writes skip the statement altogether.
 _PURGE_AFTER = 256
 _PURGE_PER_ROW = 2
-_TIMEOUT = 30.0  # seconds to wait for a lock held by another connection, or for a free one
+_TIMEOUT = 30.0  # seconds an explicit reader (python -m batche stats) waits for a lock
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    """A new connection to ``path`` in WAL mode, the file and its table made if missing."""
+def _open(path: Path, timeout: float) -> sqlite3.Connection:
+    """A new connection to ``path`` in WAL mode, the file and its table made if missing;
+    a lock held by another connection is waited for ``timeout`` seconds at most."""
     try:
         # check_same_thread=False: the pool hands a connection to one thread at a time
         connection = sqlite3.connect(
-            path, timeout=_TIMEOUT, isolation_level=None, check_same_thread=False
+            path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         try:
             # the page size of a new file; it cannot change once WAL is on
@@ -80,11 +83,22 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
 
 
 def _why_not(path: Path) -> str:
-    """What the system says when it is asked to open ``path`` (SQLite does not tell)."""
+    """What the system says when it is asked for what a connection holds (SQLite does not
+    tell): ``path`` opened, and two descriptors more (for its ``-wal`` and ``-shm``).
+
+    Opening ``path`` alone could succeed where SQLite failed: with one descriptor free,
+    SQLite opens the file and fails on the ``-wal``, then closes the file again.
+    """
+    descriptors: list[int] = []
     try:
-        os.close(os.open(path, os.O_RDONLY))
+        descriptors.append(os.open(path, os.O_RDONLY))
+        descriptors.append(os.dup(descriptors[0]))
+        descriptors.append(os.dup(descriptors[0]))
     except OSError as exc:
         return f": {exc.strerror}"
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
     return ""
 
 
@@ -105,11 +119,14 @@ def is_batche_cache(connection: sqlite3.Connection) -> bool:
 
 
 def summary(connection: sqlite3.Connection) -> dict[str, Any]:
-    """Entries, bytes and the entries of each namespace and version of a batche cache."""
+    """Entries, bytes and the entries of each namespace and version of a batche cache
+    (the row of a namespace and version holding its arrays' template is not an entry)."""
     groups: dict[str, int] = {}
     total_bytes = 0
     for key, size in connection.execute("SELECT key, length(value) FROM batche_entries"):
-        group = key.rsplit(":", 1)[0]
+        group, _, last = key.rpartition(":")
+        if last == SHAPE_SUFFIX:
+            continue
         groups[group] = groups.get(group, 0) + 1
         total_bytes += size
     return {"entries": sum(groups.values()), "bytes": total_bytes, "groups": groups}
@@ -126,6 +143,13 @@ class SQLiteStore(RemoteStore):
     process share a pool of at most ``POOL_SIZE`` (8) connections, however many come and
     go; ``close()`` (or ``await aclose()``) closes them.
 
+    Faults, as ``RedisStore``'s: a read or write that fails (a locked, unwritable or
+    unopenable file) opens a circuit breaker, and for ``retry_after`` seconds calls skip
+    the store (it is empty to them); then one call at a time tries it again. A lock held
+    by another connection is waited for ``timeout`` seconds at most (SQLite's busy
+    timeout), so a call pays at most that, once, and nothing while the store is skipped.
+    Explicit operations (``clear``, ``delete_many``, ``len``, ``stats``) raise instead.
+
     Example::
 
         @cache_batch_variable("texts", cache=SQLiteStore("embeddings.db"))
@@ -139,33 +163,44 @@ class SQLiteStore(RemoteStore):
         ttl: float | None = None,
         serializer: Any = "safe",
         on_store_error: str = "compute",
+        *,
+        timeout: float = 1.0,
+        retry_after: float = 5.0,
     ) -> None:
         where = f"SQLiteStore({os.fspath(path)!r})"
-        super().__init__(serializer, on_store_error, where)
+        super().__init__(serializer, on_store_error, where, retry_after=retry_after)
         if maxsize is not None and not int_at_least(maxsize, 1):
             raise BatchConfigError(f"{where}: maxsize must be None or an int >= 1, got {maxsize!r}")
+        if not number_above(timeout, 0):
+            raise BatchConfigError(
+                f"{where}: timeout must be a number of seconds > 0, got {timeout!r}"
+            )
+        self.timeout = float(timeout)
         self.path = Path(path)
         self.maxsize = maxsize
         self.ttl = self._check_ttl(ttl)
         self._clock = time.time  # the time entries are stamped with (tests set their own)
         self._unpurged = 0  # entries written since expired ones were last deleted
-        self._pool = Pool(partial(_open, self.path), POOL_SIZE, _TIMEOUT, where)
+        # A free connection is waited for as long as a lock, at most: operations take
+        # milliseconds, and when all the connections wait for a lock the store is failing
+        # (so a call pays at most a wait for a connection and a wait for the lock).
+        self._pool = Pool(partial(_open, self.path, self.timeout), POOL_SIZE, self.timeout, where)
         with self._pool.connection():  # create the file and table now: a bad path fails here
             pass
 
     # -- sync --------------------------------------------------------------------------
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        if not keys:
-            return {}
-        try:
-            with self._pool.connection() as connection:
-                rows = self._select(connection, keys)
-        except sqlite3.Error as exc:
-            self._failed("read", exc)
-            return {}
-        self._succeeded()
-        return self._decoded(rows)
+    errors = (sqlite3.Error,)
+
+    # get_many and set_many are RemoteStore's: through the circuit breaker, to these.
+
+    def _read_rows(self, keys: Sequence[str]) -> list[tuple[str, bytes]]:
+        with self._pool.connection() as connection:
+            return self._select(connection, keys)
+
+    def _write_rows(self, encoded: list[tuple[str, bytes]]) -> None:
+        with self._pool.connection() as connection:
+            self._write(connection, encoded)
 
     def _select(
         self, connection: sqlite3.Connection, keys: Sequence[str]
@@ -189,18 +224,6 @@ class SQLiteStore(RemoteStore):
             with _transaction(connection):
                 connection.executemany("UPDATE batche_entries SET used = ? WHERE key = ?", hit)
         return rows
-
-    def set_many(self, mapping: Mapping[str, Any]) -> None:
-        if not mapping:
-            return
-        encoded = [(key, self.serializer.dumps(value)) for key, value in mapping.items()]
-        try:
-            with self._pool.connection() as connection:
-                self._write(connection, encoded)
-        except sqlite3.Error as exc:
-            self._failed("write", exc)
-            return
-        self._succeeded()
 
     def _write(self, connection: sqlite3.Connection, encoded: list[tuple[str, bytes]]) -> None:
         now = self._clock()
@@ -239,19 +262,28 @@ class SQLiteStore(RemoteStore):
                     chunk,
                 )
 
-    def clear(self, prefix: str | None = None) -> None:
-        with self._pool.connection() as connection:
-            if prefix is None:
-                connection.execute("DELETE FROM batche_entries")
-            else:
-                connection.execute(
-                    "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ?",
-                    (len(prefix), prefix),
-                )
+    def clear(self, prefix: str | None = None) -> int:
+        """Remove the entries whose key starts with ``prefix`` (all: None); the number
+        removed (the arrays' templates go too, and are not entries)."""
+        prefix = prefix or ""
+        with self._pool.connection() as connection, _transaction(connection):
+            # the arrays' templates go too, but are not entries: not counted
+            connection.execute(
+                "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ? AND substr(key, ?) = ?",
+                (len(prefix), prefix, -len(_TEMPLATE), _TEMPLATE),
+            )
+            cursor = connection.execute(
+                "DELETE FROM batche_entries WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            )
+            return int(cursor.rowcount)
 
     def __len__(self) -> int:
+        """The entries: a count of the table (its arrays' templates are not entries)."""
         with self._pool.connection() as connection:
-            (count,) = connection.execute("SELECT COUNT(*) FROM batche_entries").fetchone()
+            (count,) = connection.execute(
+                "SELECT COUNT(*) FROM batche_entries WHERE substr(key, ?) != ?",
+                (-len(_TEMPLATE), _TEMPLATE),
+            ).fetchone()
         return int(count)
 
     def stats(self) -> dict[str, Any]:
@@ -277,8 +309,8 @@ class SQLiteStore(RemoteStore):
     async def adelete_many(self, keys: Sequence[str]) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.delete_many, keys)
 
-    async def aclear(self, prefix: str | None = None) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.clear, prefix)
+    async def aclear(self, prefix: str | None = None) -> int:
+        return await asyncio.get_running_loop().run_in_executor(None, self.clear, prefix)
 
     async def aclose(self) -> None:
         """``close()`` without blocking the event loop (closing may checkpoint the WAL)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
 
-__all__ = ["masked", "secrets_of"]
+__all__ = ["database_fault", "masked", "secrets_of"]
 
 
 def masked(url: str) -> str:
@@ -34,3 +34,19 @@ def secrets_of(url: str) -> tuple[str, ...]:
     found = [parts.password or ""]
     found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "password"]
     return tuple({s for p in found if p for s in (p, unquote(p))})
+
+
+def database_fault(url: str) -> str | None:
+    """What is wrong with the database number a ``redis://`` or ``rediss://`` URL's path
+    gives (``/abc``, ``/0/1``), or None (no path, ``/``, or a number; another scheme).
+
+    redis-py takes a path that is not a number as database 0, without a word: a typo
+    would then read and write another database than the one meant.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or "db" in parse_qs(parts.query):
+        return None  # unix:// takes ?db=, which redis-py checks itself
+    path = unquote(parts.path)
+    if path in ("", "/") or (path[1:].isascii() and path[1:].isdigit()):
+        return None
+    return f"the database must be a number, as in redis://host:6379/0, got {path[1:]!r}"
