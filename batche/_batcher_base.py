@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import pickle
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -13,6 +12,7 @@ from typing import Any, TypeVar, cast
 
 from ._api_options import ApiOptions
 from ._binding import display_name
+from ._by_reference import ByReference
 from ._errors import BatchArgumentError, BatcheError
 from ._methods import BoundBatcher, batcher_of, instances_of
 from ._queue import Piece, Queue, gather
@@ -57,7 +57,7 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
     os.register_at_fork(after_in_child=_reset_all_in_child)
 
 
-class BatcherBase:
+class BatcherBase(ByReference):
     """State shared by the sync and async batchers of one function (or one instance)."""
 
     def __init__(
@@ -162,23 +162,8 @@ class BatcherBase:
         """In a forked child: drop the parent's workers, locks and queued calls."""
         raise NotImplementedError
 
-    def __reduce__(self) -> str:
-        # By reference, as functions and functools.lru_cache functions pickle: a worker
-        # process imports the module and finds the batcher under its name, with a queue and
-        # workers of its own (a queue with threads, locks and waiting callers cannot travel).
-        name = getattr(self.__wrapped__, "__qualname__", None)
-        if not isinstance(name, str):
-            raise pickle.PicklingError(
-                f"{self._fname}: cannot be pickled: it wraps "
-                f"{type(self.__wrapped__).__name__}, which has no name to be imported by"
-            )
-        return name
-
-    def __copy__(self) -> Any:
-        return self
-
-    def __deepcopy__(self, memo: Any) -> Any:
-        return self
+    def _referenced(self) -> tuple[Callable[..., Any], str]:
+        return self.__wrapped__, self._fname
 
     def __repr__(self) -> str:
         return f"<dynamically batched {self._fname[:-2]}>"

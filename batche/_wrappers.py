@@ -8,7 +8,6 @@ and adds ``lru_cache``'s surface (``cache_info``, ``cache_clear``, ``__wrapped__
 from __future__ import annotations
 
 import functools
-import pickle
 import sys
 from collections.abc import (
     AsyncIterable,
@@ -21,6 +20,7 @@ from collections.abc import (
 )
 from typing import Any, Generic, TypeVar
 
+from ._by_reference import ByReference
 from ._core import _Core
 from ._coroutines import mark_coroutine_function
 from ._drivers import run_async, run_sync
@@ -41,7 +41,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class _Wrapper:
+class _Wrapper(ByReference):
     """What the sync and async decorated functions have in common."""
 
     _core: _Core
@@ -93,20 +93,8 @@ class _Wrapper:
     # multiprocessing worker) imports that module and uses its own cache; a copy is
     # the function itself, sharing its cache.
 
-    def __reduce__(self) -> str:
-        name = getattr(self._core.func, "__qualname__", None)
-        if not isinstance(name, str):
-            raise pickle.PicklingError(
-                f"{self._core.fname}: cannot be pickled: it wraps "
-                f"{type(self._core.func).__name__}, which has no name to be imported by"
-            )
-        return name
-
-    def __copy__(self) -> Any:
-        return self
-
-    def __deepcopy__(self, memo: Any) -> Any:
-        return self
+    def _referenced(self) -> tuple[Callable[..., Any], str]:
+        return self._core.func, self._core.fname
 
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:

@@ -9,7 +9,6 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,20 +17,11 @@ from batche import cache_batch_variable
 from batche.stores import RedisStore, StoreError
 
 from ._proxy import Proxy
+from ._timing import timed, warnings_of
 from .conftest import Harness, Recorder, RedisServer, in_threads
 
 TIMEOUT = 1.0  # the stores' deadline in these tests
 pytestmark = pytest.mark.redis
-
-
-def timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.monotonic()
-    value = call()
-    return value, time.monotonic() - start
-
-
-def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "batche"]
 
 
 def troubles(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:

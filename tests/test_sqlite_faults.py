@@ -11,28 +11,18 @@ import shutil
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from batche import cache_batch_variable
 from batche.stores import SQLiteStore, StoreError
 
+from ._timing import timed, warnings_of
 from .conftest import Harness, Recorder
 
 TIMEOUT = 0.5  # the store's wait for a lock in these tests
-
-
-def timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.monotonic()
-    value = call()
-    return value, time.monotonic() - start
-
-
-def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "batche"]
 
 
 @contextlib.contextmanager
