@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
-from .._checks import number_above
+from .._checks import MAX_SECONDS_TEXT, number_above, seconds
 from .._errors import BatchConfigError, BatcheError
 from .._serialize import Serializer, resolve
 from ._circuit import SKIP, USE, Circuit
@@ -103,10 +103,12 @@ class RemoteStore:
         self._warned_decode = False
 
     def _check_ttl(self, ttl: Any) -> float | None:
-        """``ttl`` if it is None or a number of seconds > 0."""
-        if ttl is not None and not number_above(ttl, 0):
+        """``ttl`` if it is None or a number of seconds > 0 (finite: Redis takes no
+        infinite expiry, and None already means none)."""
+        if ttl is not None and not seconds(ttl):
             raise BatchConfigError(
-                f"{self.where}: ttl must be None or a number of seconds > 0, got {ttl!r}"
+                f"{self.where}: ttl must be None or a number of seconds > 0, got {ttl!r} "
+                f"{MAX_SECONDS_TEXT}"
             )
         return cast("float | None", ttl)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .._checks import int_at_least, number_above
+from .._checks import MAX_SECONDS_TEXT, int_at_least, seconds
 from .._errors import BatchConfigError
 from .._results import SHAPE_SUFFIX
 from ._base import RemoteStore
@@ -171,9 +171,10 @@ class SQLiteStore(RemoteStore):
         super().__init__(serializer, on_store_error, where, retry_after=retry_after)
         if maxsize is not None and not int_at_least(maxsize, 1):
             raise BatchConfigError(f"{where}: maxsize must be None or an int >= 1, got {maxsize!r}")
-        if not number_above(timeout, 0):
+        if not seconds(timeout):
             raise BatchConfigError(
-                f"{where}: timeout must be a number of seconds > 0, got {timeout!r}"
+                f"{where}: timeout must be a number of seconds > 0, got {timeout!r} "
+                f"{MAX_SECONDS_TEXT}"
             )
         self.timeout = float(timeout)
         self.path = Path(path)
