@@ -15,6 +15,7 @@ such callbacks (``concurrent.futures`` wakes its workers the same way).
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import os
@@ -171,6 +172,11 @@ class BoundBatcher:
     def __reduce__(self) -> tuple[Any, ...]:
         # as a bound method pickles: the instance, and the name to look up on it
         return getattr, (self.__self__, self._batcher.__wrapped__.__name__)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        # as a bound method deep-copies: bound to a copy of its instance (without this,
+        # __getattr__ would hand over the batcher's own __deepcopy__: the unbound one)
+        return getattr(copy.deepcopy(self.__self__, memo), self._batcher.__wrapped__.__name__)
 
     def __repr__(self) -> str:
         return f"<bound {self._batcher!r} of {self.__self__!r}>"

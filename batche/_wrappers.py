@@ -7,6 +7,7 @@ and adds ``lru_cache``'s surface (``cache_info``, ``cache_clear``, ``__wrapped__
 
 from __future__ import annotations
 
+import copy
 import functools
 import sys
 from collections.abc import (
@@ -212,6 +213,11 @@ class _Bound:
     def __reduce__(self) -> tuple[Any, ...]:
         # as a bound method pickles: the instance, and the name to look up on it
         return getattr, (self.__self__, self.__func__._core.func.__name__)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        # as a bound method deep-copies: bound to a copy of its instance (without this,
+        # __getattr__ would hand over the function's own __deepcopy__: the unbound one)
+        return getattr(copy.deepcopy(self.__self__, memo), self.__func__._core.func.__name__)
 
     def __repr__(self) -> str:
         return f"<bound {self.__func__!r} of {self.__self__!r}>"
