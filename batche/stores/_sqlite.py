@@ -16,7 +16,7 @@ from urllib.parse import quote
 from .._checks import MAX_SECONDS_TEXT, int_at_least, seconds
 from .._errors import BatchConfigError
 from .._results import SHAPE_SUFFIX
-from ._base import RemoteStore
+from ._base import RemoteStore, StoreError
 from ._sqlite_pool import POOL_SIZE, Pool
 
 __all__ = ["SQLiteStore", "is_batche_cache", "open_read_only", "summary"]
@@ -167,7 +167,20 @@ class SQLiteStore(RemoteStore):
         timeout: float = 1.0,
         retry_after: float = 5.0,
     ) -> None:
-        where = f"SQLiteStore({os.fspath(path)!r})"
+        name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+        if not isinstance(name, str):  # os.fspath took None or 3 with a TypeError of its own
+            raise BatchConfigError(
+                f"SQLiteStore(): path must be a file name (a str or os.PathLike), got {path!r}"
+            )
+        where = f"SQLiteStore({name!r})"
+        if name in ("", ":memory:"):
+            # SQLite gives each connection a database of its own there: the pool's
+            # connections would each hold a part of the cache, and close() would lose it.
+            raise BatchConfigError(
+                f"{where}: path must name a file; {name!r} gives each connection a database "
+                "of its own, and the threads of a process share several connections: for "
+                "one process, use an in-memory cache (maxsize=... or cache=LRUStore(...))"
+            )
         super().__init__(serializer, on_store_error, where, retry_after=retry_after)
         if maxsize is not None and not int_at_least(maxsize, 1):
             raise BatchConfigError(f"{where}: maxsize must be None or an int >= 1, got {maxsize!r}")
@@ -186,8 +199,12 @@ class SQLiteStore(RemoteStore):
         # milliseconds, and when all the connections wait for a lock the store is failing
         # (so a call pays at most a wait for a connection and a wait for the lock).
         self._pool = Pool(partial(_open, self.path, self.timeout), POOL_SIZE, self.timeout, where)
-        with self._pool.connection():  # create the file and table now: a bad path fails here
-            pass
+        try:
+            with self._pool.connection():  # create the file and table now: a bad path fails here
+                pass
+        except sqlite3.Error as exc:
+            self._pool.close()
+            raise StoreError(f"{where}: could not open the file: {exc}") from exc
 
     # -- sync --------------------------------------------------------------------------
 
