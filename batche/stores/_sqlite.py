@@ -198,7 +198,9 @@ class SQLiteStore(RemoteStore):
         # A free connection is waited for as long as a lock, at most: operations take
         # milliseconds, and when all the connections wait for a lock the store is failing
         # (so a call pays at most a wait for a connection and a wait for the lock).
-        self._pool = Pool(partial(_open, self.path, self.timeout), POOL_SIZE, self.timeout, where)
+        self._pool = Pool(
+            partial(_open, self.path, self.timeout), POOL_SIZE, self.timeout, where, path=self.path
+        )
         try:
             with self._pool.connection():  # create the file and table now: a bad path fails here
                 pass
