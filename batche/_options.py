@@ -20,9 +20,9 @@ def check_names(names: Any) -> tuple[str, ...] | None:
     """``batch_variable_name`` as a tuple of names (None: guessed from the signature)."""
     if names is None:
         return None
-    if isinstance(names, str):
+    if isinstance(names, str) and names:
         return (names,)
-    if isinstance(names, Sequence) and names and all(isinstance(n, str) for n in names):
+    if isinstance(names, Sequence) and names and all(isinstance(n, str) and n for n in names):
         return tuple(names)
     raise BatchDefinitionError(
         "cache_batch_variable(): batch_variable_name must be a parameter name or a tuple of "
