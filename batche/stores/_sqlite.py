@@ -108,7 +108,8 @@ def open_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
     SQLite may create the empty ``-wal`` and ``-shm`` files of a WAL database beside it
     (readers need them); the database file itself is left as it is.
     """
-    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    # "file://" and an empty authority: a path starting "//" is not taken for a host
+    uri = "file://" + quote(os.path.abspath(path)) + "?mode=ro"
     return sqlite3.connect(uri, uri=True, timeout=_TIMEOUT, isolation_level=None)
 
 
