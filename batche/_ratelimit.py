@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import pickle
 import time
 from typing import Any, NamedTuple
 
@@ -208,6 +209,15 @@ class RateLimit:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+    def __reduce__(self) -> Any:
+        # Its log and locks belong to this process: say so, rather than pickle's "cannot
+        # pickle '_thread.lock' object", and say how processes share a budget.
+        raise pickle.PicklingError(
+            f"{self!r} cannot be pickled: its log and locks belong to this process; make "
+            "a RateLimit in each worker process (at module level, or in the pool's "
+            "initializer): with the same redis=... and numbers, they share one budget"
+        )
 
     def __repr__(self) -> str:
         where = "" if self.redis is None else f", redis={self.redis!r}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -80,6 +81,15 @@ class RemoteStore:
     maxsize: int | None = None
     #: the exceptions that mean "the store failed" (anything else propagates)
     errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def __reduce__(self) -> Any:
+        # Its connections and locks belong to this process: say so, rather than pickle's
+        # "cannot pickle '_thread.lock' object".
+        raise pickle.PicklingError(
+            f"{self.where} cannot be pickled: its connections belong to this process; make "
+            "the store in each worker process (at module level, or in the pool's "
+            "initializer) with the same arguments, and they share its entries"
+        )
 
     def __init__(
         self, serializer: Any, on_store_error: str, where: str, *, retry_after: float = 5.0
