@@ -7,7 +7,6 @@ and adds ``lru_cache``'s surface (``cache_info``, ``cache_clear``, ``__wrapped__
 
 from __future__ import annotations
 
-import copy
 import functools
 import sys
 from collections.abc import (
@@ -21,7 +20,7 @@ from collections.abc import (
 )
 from typing import Any, Generic, TypeVar
 
-from ._by_reference import ByReference
+from ._by_reference import BoundByReference, ByReference
 from ._core import _Core
 from ._coroutines import mark_coroutine_function
 from ._drivers import run_async, run_sync
@@ -186,7 +185,7 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
         return await self(*call_args, **call_kwargs)
 
 
-class _Bound:
+class _Bound(BoundByReference):
     """A decorated method bound to its instance (like a bound method, keeping the extras)."""
 
     __slots__ = ("__func__", "__self__")
@@ -210,14 +209,8 @@ class _Bound:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__func__, name)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # as a bound method pickles: the instance, and the name to look up on it
-        return getattr, (self.__self__, self.__func__._core.func.__name__)
-
-    def __deepcopy__(self, memo: Any) -> Any:
-        # as a bound method deep-copies: bound to a copy of its instance (without this,
-        # __getattr__ would hand over the function's own __deepcopy__: the unbound one)
-        return getattr(copy.deepcopy(self.__self__, memo), self.__func__._core.func.__name__)
+    def _bound(self) -> tuple[Any, str]:
+        return self.__self__, self.__func__._core.func.__name__
 
     def __repr__(self) -> str:
         return f"<bound {self.__func__!r} of {self.__self__!r}>"
