@@ -193,7 +193,8 @@ def test_a_file_replaced_while_threads_use_it_is_followed(tmp_path: Path) -> Non
         return recorder(items)
 
     in_threads(8, lambda i: plus([i, 100 + i]) and None)
-    path.unlink()
+    for name in ("c.db", "c.db-wal", "c.db-shm"):  # all three: a -shm left behind would be
+        (tmp_path / name).unlink(missing_ok=True)  # shared by the old file and the new one
     replacement = SQLiteStore(path)  # another process made a new cache at the path
     in_threads(8, lambda i: plus([200 + i]) and None)
     assert len(replacement) == 8

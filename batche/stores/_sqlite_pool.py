@@ -90,12 +90,15 @@ class Pool:
         now = self._identity()
         with self._lock:
             held, self._file = self._file, now
-        if held is not None and now != held:
+            # retired under the same lock: a thread that finds the new file never takes
+            # an idle connection to the old one
+            closing = self._retire() if held is not None and now != held else None
+        if closing is not None:
             log.warning(
                 "%s: the file was deleted or replaced while open; opening the one at the "
                 "path now (created afresh if missing)", self.where,
             )  # fmt: skip
-            self.close()  # the busy ones are closed when put back
+            _close_each(closing)  # the busy ones are closed when put back
 
     def _take(self) -> sqlite3.Connection:
         if self._path is not None:
@@ -162,13 +165,18 @@ class Pool:
     def close(self) -> None:
         """Close the idle connections now, the busy ones when they are put back."""
         with self._lock:
-            self._generation += 1
-            closing = self._idle[:]
-            self._idle.clear()
-            self._opened -= len(closing)
-            self._places += len(closing)
-        for connection in closing:
-            connection.close()
+            closing = self._retire()
+        _close_each(closing)
+
+    def _retire(self) -> list[sqlite3.Connection]:
+        """The idle connections, taken out to be closed (the lock held); the busy ones are
+        closed when put back."""
+        self._generation += 1
+        closing = self._idle[:]
+        self._idle.clear()
+        self._opened -= len(closing)
+        self._places += len(closing)
+        return closing
 
     def _after_fork(self) -> None:
         """In a child process: start afresh, never touching the parent's connections."""
