@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 from ._api_options import IsolateSpec, check_api_options
 from ._batchers import AsyncBatcher, SyncBatcher
 from ._checks import MAX_SECONDS, int_at_least, number_above
-from ._coroutines import is_async_callable
+from ._coroutines import func_name, generator_kind, is_async_callable
 from ._errors import BatchDefinitionError
 from ._ratelimit import RateLimit
 
@@ -135,6 +135,12 @@ def dynamically(
 def _make(func: Callable[..., Any], options: dict[str, Any]) -> Any:
     if not callable(func):
         raise BatchDefinitionError(f"dynamically() decorates a function, got {type(func).__name__}")
+    kind = generator_kind(func)
+    if kind is not None:  # its calls would all fail with BatchResultError
+        raise BatchDefinitionError(
+            f"dynamically() decorates a function that returns a list of results; "
+            f"{func_name(func)}() is {kind}: return the list instead of yielding"
+        )
     if is_async_callable(func):
         return AsyncBatcher(func, **options)
     return SyncBatcher(func, **options)
