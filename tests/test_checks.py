@@ -59,6 +59,20 @@ def test_sqlite_ttl_and_timeout_are_held_to_the_same_bound(tmp_path: Path, value
         SQLiteStore(tmp_path / "c.db", timeout=value)
 
 
+@pytest.mark.parametrize("value", [2_147_483.648, 3e6])
+def test_sqlite_timeout_is_held_to_what_sqlite_waits(tmp_path: Path, value: float) -> None:
+    # SQLite's busy timeout is an int of milliseconds: 3e6 s became no wait at all
+    with pytest.raises(BatchConfigError, match=r"at most 2,147,483.647: SQLite's busy timeout"):
+        SQLiteStore(tmp_path / "c.db", timeout=value)
+
+
+def test_the_longest_sqlite_timeout_is_the_wait_sqlite_makes(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.db", timeout=2_147_483.647)
+    with store._pool.connection() as connection:
+        assert connection.execute("PRAGMA busy_timeout").fetchone() == (2_147_483_647,)
+    store.close()
+
+
 @pytest.mark.parametrize("value", TOO_LONG)
 def test_lock_timeout_and_timeout_ms_are_refused_at_decoration(value: float) -> None:
     with pytest.raises(BatchDefinitionError, match=r"lock_timeout must be .*, got"):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .._checks import MAX_SECONDS_TEXT, int_at_least, seconds
+from .._checks import int_at_least, seconds
 from .._errors import BatchConfigError
 from .._results import SHAPE_SUFFIX
 from ._base import RemoteStore, StoreError
@@ -45,6 +45,8 @@ _CHUNK = 500  # keys per statement, well under SQLite's bound on parameters
 # pile up, no write pays for a sweep, and most writes skip the statement altogether.
 _PURGE_AFTER = 256
 _PURGE_PER_ROW = 2
+# SQLite waits for a lock at most 2**31 - 1 ms; a longer timeout became no wait at all
+_MAX_TIMEOUT = 2_147_483.647
 _TIMEOUT = 30.0  # seconds an explicit reader (python -m batche stats) waits for a lock
 
 
@@ -185,10 +187,10 @@ class SQLiteStore(RemoteStore):
         super().__init__(serializer, on_store_error, where, retry_after=retry_after)
         if maxsize is not None and not int_at_least(maxsize, 1):
             raise BatchConfigError(f"{where}: maxsize must be None or an int >= 1, got {maxsize!r}")
-        if not seconds(timeout):
+        if not seconds(timeout) or timeout > _MAX_TIMEOUT:
             raise BatchConfigError(
-                f"{where}: timeout must be a number of seconds > 0, got {timeout!r} "
-                f"{MAX_SECONDS_TEXT}"
+                f"{where}: timeout must be a number of seconds > 0, got {timeout!r} (at "
+                f"most {_MAX_TIMEOUT:,}: SQLite's busy timeout is an int of milliseconds)"
             )
         self.timeout = float(timeout)
         self.path = Path(path)
