@@ -132,3 +132,20 @@ def test_a_batcher_with_the_longest_timeout_keeps_its_worker() -> None:
     assert answers == {1: 1, 2: 2}
     assert embed(["abc", "d"]) == [3, 1]
     embed.close()
+
+
+def test_an_async_batcher_with_the_longest_timeout_answers_and_closes() -> None:
+    import asyncio
+
+    @dynamically(batch_size=2, timeout_ms=MAX_SECONDS * 1000)
+    async def embed(texts: list[str]) -> list[int]:
+        return [len(t) for t in texts]
+
+    async def main() -> tuple[list[int], int]:
+        full = await asyncio.gather(embed.one("a"), embed.one("bb"))  # a full batch: at once
+        alone = asyncio.ensure_future(embed.one("ccc"))  # waits for company...
+        await asyncio.sleep(0)
+        await embed.aclose()  # ...until closing runs what is queued
+        return list(full), await alone
+
+    assert asyncio.run(main()) == ([1, 2], 3)
