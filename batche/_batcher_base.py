@@ -4,6 +4,7 @@ they make; and the exit hook that closes every live batcher before the interpret
 from __future__ import annotations
 
 import atexit
+import contextvars
 import os
 import threading
 import weakref
@@ -28,6 +29,12 @@ class BatcherClosedError(BatcheError, RuntimeError):
 
 
 _LIVE: weakref.WeakSet[BatcherBase] = weakref.WeakSet()
+
+#: The batchers whose batch runs in this context: set by a worker thread for its life, and
+#: by a batch's task for its own (each has a context of its own, so it is never reset).
+_RUNNING: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "batche_running_batches", default=frozenset()
+)
 
 
 def _close_all() -> None:
@@ -140,6 +147,20 @@ class BatcherBase(ByReference):
         if obj is None:
             return self
         return BoundBatcher(batcher_of(self, obj), obj)
+
+    def _running_here(self) -> None:
+        """Mark this context (a worker thread, a batch's task) as running this batcher."""
+        _RUNNING.set(_RUNNING.get() | {id(self)})
+
+    def _refuse_reentry(self) -> None:
+        """A call made from inside this batcher's own batch, with one batch at a time, would
+        wait for a batch that cannot start until it returns: refused rather than hung."""
+        if self._concurrency == 1 and id(self) in _RUNNING.get():
+            raise self._closed_error(
+                "it was made from inside the batch it would wait for, and with "
+                "concurrency=1 that batch never ends; call the function itself "
+                f"({self._fname[:-2].rsplit('.', 1)[-1]}.__wrapped__) for the inner items"
+            )
 
     def _closed_error(self, why: str = "it was closed") -> BatcherClosedError:
         return BatcherClosedError(f"{self._fname}: the batcher cannot take this call: {why}")

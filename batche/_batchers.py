@@ -73,6 +73,7 @@ class SyncBatcher(BatcherBase, Generic[P, R]):
         return self._wait(self._shape.one(args, kwargs), instance).first()
 
     def _wait(self, items: Sequence[Any], instance: Any) -> Request:
+        self._refuse_reentry()
         signal = threading.Lock()
         signal.acquire()
         request = Request(items, signal, instance=instance)
@@ -94,6 +95,7 @@ class SyncBatcher(BatcherBase, Generic[P, R]):
     async def _await(self, items: Sequence[Any], instance: Any) -> Any:
         if not items:
             return []
+        self._refuse_reentry()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         request = Request(items, future, loop, instance=instance)
@@ -221,6 +223,7 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
             items = self._shape.one(args, kwargs)
         if self._closed:
             raise self._closed_error()
+        self._refuse_reentry()
         try:
             driver = self._driver()
         except RuntimeError:  # no running loop yet: asyncio.run(f.one(item))
@@ -245,6 +248,7 @@ class AsyncBatcher(BatcherBase, Generic[P, R]):
     async def _await(self, items: Sequence[Any], instance: Any) -> Request:
         if self._closed:
             raise self._closed_error()
+        self._refuse_reentry()
         driver = self._driver()
         future = driver._loop.create_future()
         request = Request(items, future, instance=instance)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -33,3 +34,23 @@ class ByReference:
 
     def __deepcopy__(self, memo: Any) -> Any:
         return self
+
+
+class BoundByReference:
+    """A decorated method bound to its instance: pickled and deep-copied as a bound method
+    is (the instance, and the name to look it up by)."""
+
+    __slots__ = ()
+
+    def _bound(self) -> tuple[Any, str]:
+        """The instance (or class) and the method's name."""
+        raise NotImplementedError
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return getattr, self._bound()
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        # bound to a copy of its instance; without this, the __getattr__ of a bound method
+        # would hand over its function's own __deepcopy__, which returns the unbound one
+        obj, name = self._bound()
+        return getattr(copy.deepcopy(obj, memo), name)

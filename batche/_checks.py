@@ -23,6 +23,19 @@ def number_above(value: Any, floor: float, *, inclusive: bool = False) -> bool:
     return value >= floor if inclusive else value > floor
 
 
+#: The longest wait Python's locks, sockets and sleeps accept (about 292 years): a longer
+#: or infinite one raises OverflowError where it is waited, so options are held to it.
+MAX_SECONDS = threading.TIMEOUT_MAX
+#: How ``MAX_SECONDS`` is named in messages.
+MAX_SECONDS_TEXT = f"(at most {MAX_SECONDS:.3g} s: threading.TIMEOUT_MAX)"
+
+
+def seconds(value: Any, *, zero: bool = False) -> bool:
+    """True for a number of seconds (not a bool) > 0 (>= 0 with ``zero``) that can be
+    waited: at most ``MAX_SECONDS``, so neither NaN nor infinite."""
+    return number_above(value, 0, inclusive=zero) and value <= MAX_SECONDS
+
+
 def for_running_loop(
     table: weakref.WeakKeyDictionary[Any, T], lock: threading.Lock, make: Callable[[Any], T]
 ) -> T:

@@ -1,4 +1,5 @@
-"""Telling async callables apart, and marking batche's async wrappers as coroutine functions."""
+"""Telling async callables and generator functions apart; marking async wrappers as
+coroutine functions."""
 
 from __future__ import annotations
 
@@ -20,6 +21,25 @@ def is_async_callable(func: Any) -> bool:
     if inspect.isroutine(func) or isinstance(func, type) or not callable(func):
         return False
     return inspect.iscoroutinefunction(type(func).__call__)
+
+
+def generator_kind(func: Any) -> str | None:
+    """'a generator function' or 'an async generator function' (also through partials),
+    whose calls return an iterator, never the list a batch function returns; else None."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    if inspect.isasyncgenfunction(func):
+        return "an async generator function"
+    if inspect.isgeneratorfunction(func):
+        return "a generator function"
+    return None
+
+
+def func_name(func: Any) -> str:
+    """The name of a function, or of a partial's function."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return str(getattr(func, "__qualname__", type(func).__name__))
 
 
 def mark_coroutine_function(obj: Any) -> None:

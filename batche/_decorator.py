@@ -12,7 +12,7 @@ from typing import Any, Union, overload
 
 from ._api_options import IsolateSpec, check_api_options
 from ._core import _Core
-from ._coroutines import is_async_callable
+from ._coroutines import func_name, generator_kind, is_async_callable
 from ._errors import BatchDefinitionError
 from ._options import (
     check_ignore,
@@ -187,6 +187,12 @@ def _decorate(
     if not callable(func):
         raise BatchDefinitionError(
             f"cache_batch_variable() decorates a function, got {type(func).__name__}"
+        )
+    kind = generator_kind(func)
+    if kind is not None:  # its calls would all fail with BatchResultError
+        raise BatchDefinitionError(
+            f"cache_batch_variable() decorates a function that returns a list of results; "
+            f"{func_name(func)}() is {kind}: return the list instead of yielding"
         )
     core = _Core(
         func,

@@ -142,8 +142,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     for name in ("requests", "batch", "corpus"):
         if getattr(options, name) is not None and getattr(options, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    if options.request_ms < 0 or options.item_ms < 0:
-        parser.error("costs must be >= 0")
+    for name in ("request_ms", "item_ms"):  # a sleep of NaN or of inf fails mid-run
+        value = getattr(options, name)
+        if not 0 <= value <= 3_600_000:
+            parser.error(f"--{name.replace('_', '-')} must be a number of ms from 0 to "
+                         f"3,600,000 (an hour), got {value!r}")  # fmt: skip
     return options
 
 

@@ -15,8 +15,8 @@ from typing import Any, TypeVar, overload
 
 from ._api_options import IsolateSpec, check_api_options
 from ._batchers import AsyncBatcher, SyncBatcher
-from ._checks import int_at_least, number_above
-from ._coroutines import is_async_callable
+from ._checks import MAX_SECONDS, int_at_least, number_above
+from ._coroutines import func_name, generator_kind, is_async_callable
 from ._errors import BatchDefinitionError
 from ._ratelimit import RateLimit
 
@@ -135,6 +135,12 @@ def dynamically(
 def _make(func: Callable[..., Any], options: dict[str, Any]) -> Any:
     if not callable(func):
         raise BatchDefinitionError(f"dynamically() decorates a function, got {type(func).__name__}")
+    kind = generator_kind(func)
+    if kind is not None:  # its calls would all fail with BatchResultError
+        raise BatchDefinitionError(
+            f"dynamically() decorates a function that returns a list of results; "
+            f"{func_name(func)}() is {kind}: return the list instead of yielding"
+        )
     if is_async_callable(func):
         return AsyncBatcher(func, **options)
     return SyncBatcher(func, **options)
@@ -155,9 +161,11 @@ def _check_options(options: dict[str, Any]) -> None:
     _positive_int(options, "max_queue", 1, True)
     _positive_int(options, "small_batch_threshold", 0, False)
     timeout = options["timeout_ms"]
-    if not number_above(timeout, 0, inclusive=True):
+    # A worker waits timeout_ms for company: past MAX_SECONDS the wait itself would fail.
+    if not number_above(timeout, 0, inclusive=True) or not timeout / 1000 <= MAX_SECONDS:
         raise BatchDefinitionError(
-            f"dynamically(): timeout_ms must be a number >= 0, got {timeout!r}"
+            f"dynamically(): timeout_ms must be a number >= 0, got {timeout!r} (at most "
+            f"{MAX_SECONDS * 1000:.3g} ms: threading.TIMEOUT_MAX)"
         )
     pad = options["pad_token"]
     if pad is not None and not isinstance(pad, Mapping):

@@ -81,7 +81,12 @@ def outcome(
     more = f"; and {len(positions) - 3} more" if len(positions) > 3 else ""
     raise BatchItemsError(
         f"{where[0]}: {len(positions)} of {len(values)} items of {where[1]} failed on their "
-        f"own ({shown}{more}); the others have their results in .results",
+        f"own ({shown}{more}); "
+        + (
+            "the others have their results in .results"
+            if len(positions) < len(values)
+            else "none has a result"
+        ),
         errors,
         results,
     ) from errors[positions[0]]

@@ -105,6 +105,7 @@ class LoopDriver:
             task.add_done_callback(self._batches.discard)
 
     async def _run(self, pieces: list[Piece]) -> None:
+        self._owner._running_here()  # this task's calls of its own batcher would hang
         if self._owner._api is not None:
             await self._run_engine(pieces)
             return

@@ -23,6 +23,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ._by_reference import BoundByReference
 from ._errors import BatchDefinitionError
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def _close(batcher: BatcherBase) -> None:
         logging.getLogger("batche").exception("closing %r failed", batcher)
 
 
-class BoundBatcher:
+class BoundBatcher(BoundByReference):
     """A batched method bound to its instance, as a bound method is; ``.one``, ``.acall``,
     ``.stats`` and ``.close()`` are those of the instance's own batcher."""
 
@@ -168,9 +169,8 @@ class BoundBatcher:
     def __hash__(self) -> int:
         return hash((id(self._batcher), id(self.__self__)))
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # as a bound method pickles: the instance, and the name to look up on it
-        return getattr, (self.__self__, self._batcher.__wrapped__.__name__)
+    def _bound(self) -> tuple[Any, str]:
+        return self.__self__, self._batcher.__wrapped__.__name__
 
     def __repr__(self) -> str:
         return f"<bound {self._batcher!r} of {self.__self__!r}>"

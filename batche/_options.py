@@ -10,7 +10,7 @@ import math
 from collections.abc import Hashable, MutableMapping, Sequence
 from typing import Any
 
-from ._checks import int_at_least, number_above
+from ._checks import MAX_SECONDS_TEXT, int_at_least, number_above, seconds
 from ._errors import BatchArgumentError, BatchDefinitionError
 from .stores._base import Store
 from .stores._memory import LRUStore, MemoryStore
@@ -20,9 +20,9 @@ def check_names(names: Any) -> tuple[str, ...] | None:
     """``batch_variable_name`` as a tuple of names (None: guessed from the signature)."""
     if names is None:
         return None
-    if isinstance(names, str):
+    if isinstance(names, str) and names:
         return (names,)
-    if isinstance(names, Sequence) and names and all(isinstance(n, str) for n in names):
+    if isinstance(names, Sequence) and names and all(isinstance(n, str) and n for n in names):
         return tuple(names)
     raise BatchDefinitionError(
         "cache_batch_variable(): batch_variable_name must be a parameter name or a tuple of "
@@ -86,6 +86,8 @@ def check_remote_options(
 ) -> dict[str, Any]:
     """The options that only a store outside the process takes."""
     remote = cache is not None and not isinstance(cache, (MutableMapping, MemoryStore))
+    if not isinstance(lock, bool):  # lock="no" would be true: refused, as typed= is
+        raise BatchDefinitionError(f"cache_batch_variable(): lock must be a bool, got {lock!r}")
     given = [
         name
         for name, value, default in (
@@ -121,10 +123,10 @@ def check_remote_options(
             f"cache_batch_variable(): lock=True needs a store that leases keys across "
             f"processes (RedisStore); {type(cache).__name__} does not"
         )
-    if not number_above(lock_timeout, 0):
+    if not seconds(lock_timeout):  # a lease's PX, and a waiter's wait, must be finite
         raise BatchDefinitionError(
             f"cache_batch_variable(): lock_timeout must be a number of seconds > 0, got "
-            f"{lock_timeout!r}"
+            f"{lock_timeout!r} {MAX_SECONDS_TEXT}"
         )
     if not remote:
         return {}

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 import math
+import pickle
 import time
 from typing import Any, NamedTuple
 
-from ._checks import int_at_least, number_above
+from ._checks import MAX_SECONDS_TEXT, int_at_least, number_above, seconds
 from ._errors import BatchConfigError
 from ._slidinglog import SlidingLog
 from .stores._circuit import SKIP, Circuit
@@ -209,6 +210,15 @@ class RateLimit:
             text = text.replace(secret, "***")
         return text
 
+    def __reduce__(self) -> Any:
+        # Its log and locks belong to this process: say so, rather than pickle's "cannot
+        # pickle '_thread.lock' object", and say how processes share a budget.
+        raise pickle.PicklingError(
+            f"{self!r} cannot be pickled: its log and locks belong to this process; make "
+            "a RateLimit in each worker process (at module level, or in the pool's "
+            "initializer): with the same redis=... and numbers, they share one budget"
+        )
+
     def __repr__(self) -> str:
         where = "" if self.redis is None else f", redis={self.redis!r}"
         return f"RateLimit(requests={self.requests}, cost={self.cost}, per={self.per}{where})"
@@ -223,8 +233,10 @@ def _checked_budget(requests: Any, cost: Any, per: Any) -> tuple[Any, Any, Any]:
         raise BatchConfigError(f"RateLimit(): cost must be None or a number > 0, got {cost!r}")
     if requests is None and cost is None:
         raise BatchConfigError("RateLimit(): requests and cost are both None; give one or both")
-    if not _number(per, 0):
-        raise BatchConfigError(f"RateLimit(): per must be a number of seconds > 0, got {per!r}")
+    if not seconds(per):  # a caller may sleep up to per: past MAX_SECONDS it cannot
+        raise BatchConfigError(
+            f"RateLimit(): per must be a number of seconds > 0, got {per!r} {MAX_SECONDS_TEXT}"
+        )
     return requests, cost, per
 
 
@@ -240,9 +252,10 @@ def _redis_log(url: Any, name: Any, timeout: Any, local: SlidingLog) -> Any:
         raise BatchConfigError(f"RateLimit(): redis must be a Redis URL string, got {url!r}")
     if not isinstance(name, str) or not name:
         raise BatchConfigError(f"RateLimit(): name must be a non-empty string, got {name!r}")
-    if not _number(timeout, 0):
+    if not seconds(timeout):
         raise BatchConfigError(
-            f"RateLimit(): timeout must be a number of seconds > 0, got {timeout!r}"
+            f"RateLimit(): timeout must be a number of seconds > 0, got {timeout!r} "
+            f"{MAX_SECONDS_TEXT}"
         )
     fault = database_fault(url)
     if fault is not None:

@@ -63,6 +63,7 @@ class ThreadDriver:
         worker.start()
 
     def _work(self) -> None:
+        self._owner._running_here()  # this thread's calls of its own batcher would hang
         try:
             while True:
                 pieces = self._next()

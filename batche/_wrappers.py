@@ -20,7 +20,7 @@ from collections.abc import (
 )
 from typing import Any, Generic, TypeVar
 
-from ._by_reference import ByReference
+from ._by_reference import BoundByReference, ByReference
 from ._core import _Core
 from ._coroutines import mark_coroutine_function
 from ._drivers import run_async, run_sync
@@ -185,7 +185,7 @@ class AsyncCachedBatchFunction(_Wrapper, Generic[P, R]):
         return await self(*call_args, **call_kwargs)
 
 
-class _Bound:
+class _Bound(BoundByReference):
     """A decorated method bound to its instance (like a bound method, keeping the extras)."""
 
     __slots__ = ("__func__", "__self__")
@@ -209,9 +209,8 @@ class _Bound:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__func__, name)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # as a bound method pickles: the instance, and the name to look up on it
-        return getattr, (self.__self__, self.__func__._core.func.__name__)
+    def _bound(self) -> tuple[Any, str]:
+        return self.__self__, self.__func__._core.func.__name__
 
     def __repr__(self) -> str:
         return f"<bound {self.__func__!r} of {self.__self__!r}>"

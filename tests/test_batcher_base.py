@@ -148,3 +148,34 @@ def test_spawned_process_pool_workers_call_the_batcher() -> None:
         assert list(pool.map(batched, batches)) == [[1, 2], [3], [1, 4]]
         assert list(pool.map(run_abatched, batches)) == [[1, 2], [3], [1, 4]]
         assert pool.submit(Model(2).score, ["x"]).result() == [21]
+
+
+def test_a_call_from_inside_its_own_batch_is_refused_not_hung() -> None:
+    # With one batch at a time, a batch function calling its own batcher waited for a batch
+    # that could not start before it returned: the caller hung for good.
+    import asyncio
+
+    from batche import BatcherClosedError
+
+    @dynamically(batch_size=4, timeout_ms=0)
+    def depth(xs: list[int]) -> list[int]:
+        return [depth.one(x - 1) + 1 if x else 0 for x in xs]
+
+    @dynamically(batch_size=4, timeout_ms=0)
+    async def adepth(xs: list[int]) -> list[int]:
+        return [await adepth.one(x - 1) + 1 if x else 0 for x in xs]
+
+    assert depth([0, 0]) == [0, 0]
+    with pytest.raises(BatcherClosedError, match=r"depth\(\): .* from inside the batch"):
+        depth([1])
+    with pytest.raises(BatcherClosedError, match=r"call the function itself \(adepth.__wrapped"):
+        asyncio.run(adepth([1]))
+    assert depth([0]) == [0]  # the batcher goes on
+    depth.close()
+
+    @dynamically(batch_size=4, timeout_ms=0, concurrency=2)
+    def two(xs: list[int]) -> list[int]:  # another worker can take the inner batch
+        return [two.one(x - 1) + 1 if x else 0 for x in xs]
+
+    assert two([1]) == [1]
+    two.close()

@@ -85,6 +85,12 @@ def test_demo_rejects_bad_options() -> None:
     done = run_batche("demo", "--requests", "0")
     assert done.returncode == 2
     assert "--requests must be at least 1" in done.stderr
+    for option, value in (("--item-ms", "nan"), ("--request-ms", "inf"), ("--item-ms", "-1")):
+        # NaN and inf passed, and the run died in its first sleep with a traceback
+        done = run_batche("demo", "--model", "simulated", option, value)
+        assert done.returncode == 2
+        assert f"{option} must be a number of ms from 0 to 3,600,000" in done.stderr
+        assert "Traceback" not in done.stderr
     done = run_batche("demo", "--model", "gpu")
     assert done.returncode == 2
     assert "invalid choice: 'gpu'" in done.stderr

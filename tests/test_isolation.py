@@ -85,6 +85,18 @@ def test_one_bad_item_fails_alone_and_the_others_get_results(harness: Harness) -
     assert rec.calls == [["x"]]
 
 
+def test_when_every_item_fails_the_message_says_so(harness: Harness) -> None:
+    # It said "the others have their results in .results" when there were no others
+    f = harness.decorate(failing_on({"x", "y"}), isolate=ItemError)
+    with pytest.raises(BatchItemsError) as caught:
+        harness.run(f(["x", "y", "x"]))
+    assert str(caught.value).endswith(
+        "failed on their own (position 0: ItemError: x; "
+        "position 1: ItemError: y; position 2: ItemError: x); "
+        "none has a result"
+    )
+
+
 def test_return_exceptions_returns_the_list(harness: Harness) -> None:
     rec = failing_on({2, 5})
     f = harness.decorate(rec, isolate=ItemError, return_exceptions=True)

@@ -21,6 +21,8 @@ from batche import BatchDefinitionError, cache_batch_variable
         ({"max_batch_size": 0}, "max_batch_size must be None or an int >= 1, got 0"),
         ({"ignore": [1]}, "ignore must be a name or names of parameters"),
         ({"batch_variable_name": 3}, "batch_variable_name must be a parameter name"),
+        ({"batch_variable_name": ""}, "batch_variable_name must be a parameter name or a tuple"),
+        ({"batch_variable_name": ("ids", "")}, "batch_variable_name must be a parameter name"),
         ({"typed": 1}, "typed must be a bool, got 1"),
         ({"lock": True}, "lock applies to a store outside the process (cache=SQLiteStore"),
         ({"namespace": "n", "lock": True}, "namespace and lock apply to a store outside"),

@@ -466,3 +466,17 @@ def test_a_thawed_redis_is_tried_by_one_caller_and_shared_again(
     assert len(messages) == 2
     assert "Redis is back; the budget is shared again" in messages[1]
     limit.close()
+
+
+@pytest.mark.parametrize("redis", [None, "redis://:secret@127.0.0.1:1/0"])
+def test_pickling_says_how_processes_share_a_budget(redis: str | None) -> None:
+    # It was pickle's "cannot pickle '_thread.lock' object"
+    import pickle
+
+    limit = RateLimit(requests=5, per=1.0, redis=redis)
+    with pytest.raises(
+        pickle.PicklingError, match=r"RateLimit\(requests=5.*cannot be pickled"
+    ) as caught:
+        pickle.dumps(limit)
+    assert "make a RateLimit in each worker process" in str(caught.value)
+    assert "secret" not in str(caught.value)

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batche import cache_batch_variable
-from batche.stores import SQLiteStore
+from batche import BatchConfigError, cache_batch_variable
+from batche.stores import SQLiteStore, StoreError
 from batche.stores._sqlite import _PURGE_AFTER
 
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -330,6 +330,35 @@ def test_bad_options_are_named(tmp_path: Path) -> None:
         SQLiteStore(tmp_path / "x.db", on_store_error="ignore")
     with pytest.raises(ValueError, match="serializer must be 'safe', 'pickle'"):
         SQLiteStore(tmp_path / "x.db", serializer="json")
+
+
+@pytest.mark.parametrize("path", [None, 3, b"cache.db", ["cache.db"]])
+def test_a_path_that_is_not_a_file_name_is_named(path: Any) -> None:
+    # os.fspath's own TypeError named neither the store nor the parameter
+    with pytest.raises(BatchConfigError, match=r"SQLiteStore\(\): path must be a file name"):
+        SQLiteStore(path)
+
+
+@pytest.mark.parametrize("path", [":memory:", ""])
+def test_a_database_of_each_connection_is_refused(path: str) -> None:
+    # Accepted before: each pooled connection had a database of its own, so 8 threads
+    # asking for 50 items computed them up to 300 times, and len() saw one connection's.
+    with pytest.raises(BatchConfigError, match=r"path must name a file; .* of its own"):
+        SQLiteStore(path)
+
+
+def test_a_file_that_cannot_be_opened_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    # It was sqlite3's bare "unable to open database file", naming neither store nor path
+    missing = tmp_path / "no" / "such" / "dir" / "c.db"
+    with pytest.raises(StoreError, match=r"SQLiteStore\('.*c.db'\): could not open the file: "):
+        SQLiteStore(missing)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database\n" * 200)
+    with pytest.raises(StoreError, match=r"junk.db'\): could not open the file: file is not a"):
+        SQLiteStore(junk)
+    assert junk.read_bytes() == b"not a database\n" * 200  # left as it was
+    with pytest.raises(StoreError, match="could not open the file"):
+        SQLiteStore(tmp_path)  # a directory
 
 
 def test_a_local_layer_saves_reads(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from batche import cache_batch_variable
 from batche.stores import SQLiteStore, StoreError
 
 from ._timing import timed, warnings_of
-from .conftest import Harness, Recorder
+from .conftest import Harness, Recorder, in_threads
 
 TIMEOUT = 0.5  # the store's wait for a lock in these tests
 
@@ -152,3 +152,52 @@ def test_bad_options_are_named(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError, match=message):
             SQLiteStore(tmp_path / "c.db", **options)
+
+
+def test_a_file_deleted_while_open_is_opened_afresh(
+    tmp_path: Path, harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, the store's connections went on with the deleted file for good: what it
+    # wrote was seen by no other process (they open the path: a new, empty file), and
+    # lost with the process.
+    path = tmp_path / "c.db"
+    store = SQLiteStore(path, timeout=TIMEOUT)
+    recorder = Recorder(lambda i: i * i)
+    square = harness.decorate(recorder, cache=store)
+    assert harness.run(square([1, 2])) == [1, 4]
+    for name in ("c.db", "c.db-wal", "c.db-shm"):  # as `rm c.db*` does
+        (tmp_path / name).unlink(missing_ok=True)
+    with caplog.at_level(logging.WARNING, logger="batche"):
+        assert harness.run(square([2, 3])) == [4, 9]  # the file is gone with its entries
+        assert harness.run(square([2, 3])) == [4, 9]
+    assert recorder.calls == [[1, 2], [2, 3]]
+    other = SQLiteStore(path)  # what another process opens
+    assert len(other) == 2
+    assert len(store) == 2
+    messages = warnings_of(caplog)
+    assert len(messages) == 1
+    assert "the file was deleted or replaced while open" in messages[0]
+    other.close()
+    store.close()
+
+
+def test_a_file_replaced_while_threads_use_it_is_followed(tmp_path: Path) -> None:
+    # The connections busy in other threads when the file is replaced are closed when
+    # given back; every thread then writes to the file at the path.
+    path = tmp_path / "c.db"
+    store = SQLiteStore(path)
+    recorder = Recorder(lambda i: i + 1)
+
+    @cache_batch_variable(cache=store)
+    def plus(items: list[int]) -> list[int]:
+        return recorder(items)
+
+    in_threads(8, lambda i: plus([i, 100 + i]) and None)
+    for name in ("c.db", "c.db-wal", "c.db-shm"):  # all three: a -shm left behind would be
+        (tmp_path / name).unlink(missing_ok=True)  # shared by the old file and the new one
+    replacement = SQLiteStore(path)  # another process made a new cache at the path
+    in_threads(8, lambda i: plus([200 + i]) and None)
+    assert len(replacement) == 8
+    assert plus([200, 201]) == [201, 202]
+    replacement.close()
+    store.close()

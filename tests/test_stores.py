@@ -229,3 +229,20 @@ def test_processes_with_different_hash_seeds_share_entries(tmp_path: Path) -> No
         outputs.append(done.stdout.strip())
     assert outputs[0] == "['ALPHA', 'BETA'] [['alpha', 'beta']]"
     assert outputs[1] == "['ALPHA', 'BETA'] []"  # the second process computed nothing
+
+
+def test_pickling_a_store_says_what_to_do_instead(tmp_path: Path) -> None:
+    # It was pickle's "cannot pickle '_thread.lock' object"
+    import pickle
+
+    from batche.stores import RedisStore
+
+    sqlite = SQLiteStore(tmp_path / "c.db")
+    for store in (sqlite, RedisStore("redis://:secret@127.0.0.1:1/0")):
+        with pytest.raises(
+            pickle.PicklingError, match=r"Store\('.*'\) cannot be pickled"
+        ) as caught:
+            pickle.dumps(store)
+        assert "make the store in each worker process" in str(caught.value)
+        assert "secret" not in str(caught.value)
+    sqlite.close()

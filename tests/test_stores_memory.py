@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from batche import cache_batch_variable
+from batche import BatchConfigError, cache_batch_variable
 from batche._plan import MISS
 from batche.stores import LRUStore, MemoryStore
 
@@ -223,6 +223,13 @@ def test_lru_store_rejects_bad_options() -> None:
         LRUStore(-1)
     with pytest.raises(ValueError, match="getsizeof must be callable"):
         LRUStore(3, getsizeof=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mapping", [5, None, [("a", 1)], "abc", frozenset()])
+def test_memory_store_refuses_what_is_not_a_mapping(mapping: Any) -> None:
+    # It was accepted, and the first call of a function using it failed on .get
+    with pytest.raises(BatchConfigError, match=r"MemoryStore\(\): mapping must be a Mutable"):
+        MemoryStore(mapping)
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,23 @@ def test_a_bound_method_pickles_with_its_instance() -> None:
     assert bound(["ab", "c"]) == [6, 3]
 
 
+def test_a_bound_method_copies_as_a_bound_method_does() -> None:
+    # deepcopy of a bound method binds the function to a copy of its instance; it used to
+    # hand back the unbound function, whose calls then lacked their batch argument.
+    import copy
+
+    from ._pickled import Model
+
+    model = Model(3)
+    for method in (model.embed, model.score):
+        shallow, deep = copy.copy(method), copy.deepcopy(method)
+        assert shallow.__self__ is model
+        assert deep.__self__ == model
+        assert deep.__self__ is not model
+        assert shallow(["ab", "c"]) == deep(["ab", "c"]) == method(["ab", "c"])
+    assert copy.deepcopy(Model.embed) is Model.embed  # unbound: the function itself
+
+
 def test_a_local_function_cannot_be_pickled_and_says_so() -> None:
     import pickle
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
-from .._checks import number_above
+from .._checks import MAX_SECONDS_TEXT, number_above, seconds
 from .._errors import BatchConfigError, BatcheError
 from .._serialize import Serializer, resolve
 from ._circuit import SKIP, USE, Circuit
@@ -81,6 +82,15 @@ class RemoteStore:
     #: the exceptions that mean "the store failed" (anything else propagates)
     errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
+    def __reduce__(self) -> Any:
+        # Its connections and locks belong to this process: say so, rather than pickle's
+        # "cannot pickle '_thread.lock' object".
+        raise pickle.PicklingError(
+            f"{self.where} cannot be pickled: its connections belong to this process; make "
+            "the store in each worker process (at module level, or in the pool's "
+            "initializer) with the same arguments, and they share its entries"
+        )
+
     def __init__(
         self, serializer: Any, on_store_error: str, where: str, *, retry_after: float = 5.0
     ) -> None:
@@ -103,10 +113,12 @@ class RemoteStore:
         self._warned_decode = False
 
     def _check_ttl(self, ttl: Any) -> float | None:
-        """``ttl`` if it is None or a number of seconds > 0."""
-        if ttl is not None and not number_above(ttl, 0):
+        """``ttl`` if it is None or a number of seconds > 0 (finite: Redis takes no
+        infinite expiry, and None already means none)."""
+        if ttl is not None and not seconds(ttl):
             raise BatchConfigError(
-                f"{self.where}: ttl must be None or a number of seconds > 0, got {ttl!r}"
+                f"{self.where}: ttl must be None or a number of seconds > 0, got {ttl!r} "
+                f"{MAX_SECONDS_TEXT}"
             )
         return cast("float | None", ttl)
 

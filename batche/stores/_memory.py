@@ -21,6 +21,7 @@ from operator import is_not
 from typing import Any
 
 from .._checks import int_at_least
+from .._errors import BatchConfigError
 from .._plan import MISS, has_miss
 
 __all__ = ["LRUStore", "MemoryStore"]
@@ -237,6 +238,11 @@ class MemoryStore:
     """
 
     def __init__(self, mapping: MutableMapping[Hashable, Any]) -> None:
+        if not isinstance(mapping, MutableMapping):  # else every call would fail on it
+            raise BatchConfigError(
+                f"MemoryStore(): mapping must be a MutableMapping (dict, LRUStore, a "
+                f"cachetools cache), got {type(mapping).__name__}"
+            )
         self.mapping = mapping
         # Guards every access to a mapping that is not a plain dict; held only for the
         # in-memory reads and writes of one batch, never while the function runs.

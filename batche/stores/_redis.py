@@ -7,7 +7,7 @@ from collections.abc import Generator, Sequence
 from operator import methodcaller
 from typing import Any
 
-from .._checks import number_above
+from .._checks import MAX_SECONDS_TEXT, seconds
 from .._errors import BatchConfigError
 from .._results import SHAPE_SUFFIX
 from ._base import Rows, StoreError
@@ -98,9 +98,10 @@ class RedisStore(RedisLeases):
         super().__init__(serializer, on_store_error, where, retry_after=retry_after)
         self._secrets = secrets_of(url)
         self.ttl = self._check_ttl(ttl)
-        if not number_above(timeout, 0):
+        if not seconds(timeout):
             raise BatchConfigError(
-                f"{where}: timeout must be a number of seconds > 0, got {timeout!r}"
+                f"{where}: timeout must be a number of seconds > 0, got {timeout!r} "
+                f"{MAX_SECONDS_TEXT}"
             )
         if not isinstance(prefix, str) or not prefix:
             raise BatchConfigError(

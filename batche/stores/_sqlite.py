@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .._checks import int_at_least, number_above
+from .._checks import int_at_least, seconds
 from .._errors import BatchConfigError
 from .._results import SHAPE_SUFFIX
-from ._base import RemoteStore
+from ._base import RemoteStore, StoreError
 from ._sqlite_pool import POOL_SIZE, Pool
 
 __all__ = ["SQLiteStore", "is_batche_cache", "open_read_only", "summary"]
@@ -45,6 +45,8 @@ _CHUNK = 500  # keys per statement, well under SQLite's bound on parameters
 # pile up, no write pays for a sweep, and most writes skip the statement altogether.
 _PURGE_AFTER = 256
 _PURGE_PER_ROW = 2
+# SQLite waits for a lock at most 2**31 - 1 ms; a longer timeout became no wait at all
+_MAX_TIMEOUT = 2_147_483.647
 _TIMEOUT = 30.0  # seconds an explicit reader (python -m batche stats) waits for a lock
 
 
@@ -108,7 +110,8 @@ def open_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
     SQLite may create the empty ``-wal`` and ``-shm`` files of a WAL database beside it
     (readers need them); the database file itself is left as it is.
     """
-    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    # "file://" and an empty authority: a path starting "//" is not taken for a host
+    uri = "file://" + quote(os.path.abspath(path)) + "?mode=ro"
     return sqlite3.connect(uri, uri=True, timeout=_TIMEOUT, isolation_level=None)
 
 
@@ -167,13 +170,27 @@ class SQLiteStore(RemoteStore):
         timeout: float = 1.0,
         retry_after: float = 5.0,
     ) -> None:
-        where = f"SQLiteStore({os.fspath(path)!r})"
+        name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+        if not isinstance(name, str):  # os.fspath took None or 3 with a TypeError of its own
+            raise BatchConfigError(
+                f"SQLiteStore(): path must be a file name (a str or os.PathLike), got {path!r}"
+            )
+        where = f"SQLiteStore({name!r})"
+        if name in ("", ":memory:"):
+            # SQLite gives each connection a database of its own there: the pool's
+            # connections would each hold a part of the cache, and close() would lose it.
+            raise BatchConfigError(
+                f"{where}: path must name a file; {name!r} gives each connection a database "
+                "of its own, and the threads of a process share several connections: for "
+                "one process, use an in-memory cache (maxsize=... or cache=LRUStore(...))"
+            )
         super().__init__(serializer, on_store_error, where, retry_after=retry_after)
         if maxsize is not None and not int_at_least(maxsize, 1):
             raise BatchConfigError(f"{where}: maxsize must be None or an int >= 1, got {maxsize!r}")
-        if not number_above(timeout, 0):
+        if not seconds(timeout) or timeout > _MAX_TIMEOUT:
             raise BatchConfigError(
-                f"{where}: timeout must be a number of seconds > 0, got {timeout!r}"
+                f"{where}: timeout must be a number of seconds > 0, got {timeout!r} (at "
+                f"most {_MAX_TIMEOUT:,}: SQLite's busy timeout is an int of milliseconds)"
             )
         self.timeout = float(timeout)
         self.path = Path(path)
@@ -184,9 +201,15 @@ class SQLiteStore(RemoteStore):
         # A free connection is waited for as long as a lock, at most: operations take
         # milliseconds, and when all the connections wait for a lock the store is failing
         # (so a call pays at most a wait for a connection and a wait for the lock).
-        self._pool = Pool(partial(_open, self.path, self.timeout), POOL_SIZE, self.timeout, where)
-        with self._pool.connection():  # create the file and table now: a bad path fails here
-            pass
+        self._pool = Pool(
+            partial(_open, self.path, self.timeout), POOL_SIZE, self.timeout, where, path=self.path
+        )
+        try:
+            with self._pool.connection():  # create the file and table now: a bad path fails here
+                pass
+        except sqlite3.Error as exc:
+            self._pool.close()
+            raise StoreError(f"{where}: could not open the file: {exc}") from exc
 
     # -- sync --------------------------------------------------------------------------
 

@@ -39,12 +39,22 @@ class Pool:
     """
 
     def __init__(
-        self, open_: Callable[[], sqlite3.Connection], size: int, timeout: float, where: str
+        self,
+        open_: Callable[[], sqlite3.Connection],
+        size: int,
+        timeout: float,
+        where: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
     ) -> None:
         self._open_ = open_
         self.size = size
         self.timeout = timeout
         self.where = where
+        # The file the connections are to: checked before each use (one stat), since a
+        # connection to a file deleted or replaced meanwhile would go on using the old
+        # one for good, apart from every process that opens the path afresh.
+        self._path = path
         self._fresh_state()
 
     def _fresh_state(self) -> None:
@@ -59,6 +69,7 @@ class Pool:
         self._shrunk = False  # a connection could not be opened (logged once)
         # Bumped by close(): a connection checked out before is closed when put back.
         self._generation = 0
+        self._file: tuple[int, int] | None = None  # (device, inode) the connections hold
         self._finalizer = weakref.finalize(self, _close_each, self._idle)
         _POOLS.add(self)
 
@@ -66,7 +77,32 @@ class Pool:
         """A connection of this thread's own until the ``with`` block ends."""
         return _Lease(self)
 
+    def _identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file at the path now; None when there is none."""
+        try:
+            status = os.stat(self._path)  # type: ignore[arg-type]
+        except OSError:
+            return None
+        return status.st_dev, status.st_ino
+
+    def _check_file(self) -> None:
+        """Close the connections if the file they hold is no longer the one at the path."""
+        now = self._identity()
+        with self._lock:
+            held, self._file = self._file, now
+            # retired under the same lock: a thread that finds the new file never takes
+            # an idle connection to the old one
+            closing = self._retire() if held is not None and now != held else None
+        if closing is not None:
+            log.warning(
+                "%s: the file was deleted or replaced while open; opening the one at the "
+                "path now (created afresh if missing)", self.where,
+            )  # fmt: skip
+            _close_each(closing)  # the busy ones are closed when put back
+
     def _take(self) -> sqlite3.Connection:
+        if self._path is not None:
+            self._check_file()
         deadline = None
         while True:
             with self._lock:
@@ -106,8 +142,11 @@ class Pool:
                         "open (further ones are not logged)", self.where, exc, others,
                     )  # fmt: skip
                 continue
+            identity = None if self._path is None else self._identity()
             with self._lock:
                 self._opened += 1
+                if self._file is None:
+                    self._file = identity
             return connection
 
     def _put_back(self, connection: sqlite3.Connection, generation: int) -> None:
@@ -126,13 +165,18 @@ class Pool:
     def close(self) -> None:
         """Close the idle connections now, the busy ones when they are put back."""
         with self._lock:
-            self._generation += 1
-            closing = self._idle[:]
-            self._idle.clear()
-            self._opened -= len(closing)
-            self._places += len(closing)
-        for connection in closing:
-            connection.close()
+            closing = self._retire()
+        _close_each(closing)
+
+    def _retire(self) -> list[sqlite3.Connection]:
+        """The idle connections, taken out to be closed (the lock held); the busy ones are
+        closed when put back."""
+        self._generation += 1
+        closing = self._idle[:]
+        self._idle.clear()
+        self._opened -= len(closing)
+        self._places += len(closing)
+        return closing
 
     def _after_fork(self) -> None:
         """In a child process: start afresh, never touching the parent's connections."""
