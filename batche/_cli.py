@@ -113,6 +113,9 @@ def stats(url: str, out: TextIO) -> None:
 def clear(url: str, namespace: str | None, version: str | None, out: TextIO) -> None:
     if version is not None and namespace is None:
         raise UsageError("--version needs --namespace (versions belong to a namespace)")
+    for option, value in (("--namespace", namespace), ("--version", version)):
+        if value is not None and not value:
+            raise UsageError(f"{option} must not be empty (it would match no entry)")
     path = sqlite_path(url)
     if path is None:
         store = open_redis(url)

@@ -69,6 +69,9 @@ def test_clear_errors() -> None:
     assert "cannot reach the Redis server at 'redis://127.0.0.1:1/0'" in unreachable.stderr
     version_alone = run("clear", "sqlite:///x.db", "--version", "3")
     assert version_alone.returncode == 2
+    empty = run("clear", "sqlite:///x.db", "--namespace", "")
+    assert empty.returncode == 2
+    assert "--namespace must not be empty" in empty.stderr
 
 
 def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:

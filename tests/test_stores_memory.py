@@ -219,9 +219,10 @@ def test_looking_over_while_other_threads_write() -> None:
 
 
 def test_lru_store_rejects_bad_options() -> None:
-    with pytest.raises(ValueError, match="maxsize must be an int >= 0"):
+    # BatchConfigError, as every store's bad option (a ValueError, as before)
+    with pytest.raises(BatchConfigError, match=r"LRUStore: maxsize must be an int >= 0, got -1"):
         LRUStore(-1)
-    with pytest.raises(ValueError, match="getsizeof must be callable"):
+    with pytest.raises(BatchConfigError, match="LRUStore: getsizeof must be callable"):
         LRUStore(3, getsizeof=3)  # type: ignore[arg-type]
 
 

@@ -47,9 +47,9 @@ class LRUStore(MutableMapping[Hashable, Any]):
 
     def __init__(self, maxsize: int, getsizeof: Callable[[Any], int] | None = None) -> None:
         if not int_at_least(maxsize, 0):
-            raise ValueError(f"LRUStore: maxsize must be an int >= 0, got {maxsize!r}")
+            raise BatchConfigError(f"LRUStore: maxsize must be an int >= 0, got {maxsize!r}")
         if getsizeof is not None and not callable(getsizeof):
-            raise ValueError(f"LRUStore: getsizeof must be callable, got {getsizeof!r}")
+            raise BatchConfigError(f"LRUStore: getsizeof must be callable, got {getsizeof!r}")
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._maxsize = maxsize
         #: the size of each entry, with ``getsizeof`` (None: each entry counts 1)
