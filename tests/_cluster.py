@@ -3,17 +3,18 @@ ports, joined by ``redis-cli --cluster create``, stopped, killed or restarted at
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from ._proxy import Proxy
 
 #: a node that stops answering its peers is marked failing after this (ms); the tests
 #: promote replicas themselves (CLUSTER FAILOVER TAKEOVER), so this only bounds how long
@@ -27,6 +28,8 @@ def binary(name: str) -> str:
     """The path of ``name``; under CI a missing binary fails the test, elsewhere skips it."""
     found = shutil.which(name)
     if found is None:
+        import pytest  # the benchmarks use this module too, without pytest
+
         message = f"{name} is not installed (.ci/run installs it with apt-get)"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)  # under CI a missing server is a failure, never a skip
@@ -218,3 +221,34 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+    @contextlib.contextmanager
+    def proxied(self) -> Iterator[Proxied]:
+        """A proxy in front of each node: the URL of the first node's proxy, and the
+        ``address_remap`` that sends a client to the proxies of the nodes it finds."""
+        proxies = {node.port: Proxy(node.address).start() for node in self.nodes}
+        try:
+            yield Proxied(proxies, self.nodes[0].port)
+        finally:
+            for proxy in proxies.values():
+                proxy.stop()
+
+
+class Proxied:
+    """The proxies of a cluster's nodes (by the node's port), and how a client uses them."""
+
+    def __init__(self, proxies: dict[int, Proxy], first: int) -> None:
+        self.proxies = proxies
+        self.url = f"redis://127.0.0.1:{proxies[first].port}/0"
+
+    def remap(self, address: tuple[str, int]) -> tuple[str, int]:
+        """redis-py's ``address_remap``: a node's address -> its proxy's."""
+        return ("127.0.0.1", self.proxies[address[1]].port)
+
+    def of(self, node: Node) -> Proxy:
+        return self.proxies[node.port]
+
+    def mode(self, mode: str, latency: float = 0.0) -> None:
+        """Every proxy in ``mode``."""
+        for proxy in self.proxies.values():
+            proxy.mode(mode, latency)
