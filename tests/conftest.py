@@ -287,7 +287,7 @@ def replicated_cluster(tmp_path: Any) -> Iterator[Cluster]:
 
 # -- every kind of store ---------------------------------------------------------------------
 
-STORE_KINDS = ["memory", "sqlite", "redis"]
+STORE_KINDS = ["memory", "sqlite", "redis", "redis-cluster"]
 
 
 class Stores:
@@ -321,10 +321,15 @@ class Stores:
                 store.close()
 
 
+_URL_FIXTURES = {"redis": "redis_url", "redis-cluster": "redis_cluster_url"}
+
+
 @pytest.fixture(params=STORE_KINDS)
 def stores(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Stores]:
-    """A factory of stores of each kind in turn: memory, SQLite (a file), Redis (a server)."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    """A factory of stores of each kind in turn: memory, SQLite (a file), Redis (a server),
+    Redis (a 3-primary cluster, found by the store itself)."""
+    fixture = _URL_FIXTURES.get(request.param)
+    url = None if fixture is None else request.getfixturevalue(fixture)
     made = Stores(request.param, tmp_path, url)
     try:
         yield made
