@@ -51,6 +51,17 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
+def cluster_client(url: str) -> Any:
+    """A redis-py cluster client of the cluster a node's URL names, whose ``close()``
+    closes its connections (made from a URL, its node pools would be left open)."""
+    from urllib.parse import urlsplit
+
+    import redis
+
+    parts = urlsplit(url)
+    return redis.RedisCluster(host=parts.hostname, port=parts.port)
+
+
 def eventually(check: Callable[[], Any], what: str, timeout: float = SETTLE) -> Any:
     """Poll ``check`` until it returns something true, for ``timeout`` seconds at most: the
     other processes' state has no event to wait on, so it is polled (every 50 ms)."""

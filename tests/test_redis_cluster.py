@@ -9,13 +9,12 @@ import time
 from typing import Any
 
 import pytest
-import redis
 
 from batche import BatchConfigError, cache_batch_variable
 from batche.stores import RedisStore
 from batche.stores._redis_slots import TAGS, bucket_of
 
-from ._cluster import Cluster
+from ._cluster import Cluster, cluster_client
 from .conftest import Harness, Recorder, run_batche
 
 pytestmark = pytest.mark.redis
@@ -126,7 +125,7 @@ def test_leases_and_other_keys_are_never_entries(
     store = RedisStore(redis_cluster_url)
     store.set_many({"ns:1:a": 1, "ns:1:b": 2})
     assert store.lease_many(["ns:1:x", "ns:1:a"], "token", 30) == ["ns:1:x", "ns:1:a"]
-    other = redis.RedisCluster.from_url(redis_cluster_url)
+    other = cluster_client(redis_cluster_url)
     other.set("batche:not-ours", b"x")  # under the prefix, but no bucket's tag
     other.set("batche:{x}ns:1:z", b"x")  # a tag, but not a bucket's
     assert len(store) == 2

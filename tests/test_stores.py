@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batche import BatchArgumentError, cache_batch_variable
 from batche.stores import SQLiteStore, Store
 
+from ._cluster import cluster_client
 from .conftest import Stores
 
 
@@ -189,7 +189,7 @@ def _corrupt(store: Any, keys: list[str]) -> None:
                 "UPDATE batche_entries SET value = ? WHERE key = ?", [(b"junk", k) for k in keys]
             )
     else:  # one server, or a cluster (the store's Redis keys carry their hash tags)
-        client = redis.RedisCluster.from_url(store.url) if store._cluster else store.client
+        client = cluster_client(store.url) if store._cluster else store.client
         for redis_key in store._full(keys):
             client.set(redis_key, b"\xb7B1?junk")
         if client is not store.client:

@@ -113,7 +113,7 @@ class Nodes:
                     self._sync, made = made, None
                 cluster = self._sync
             if made is not None:
-                made.close()
+                _close(made)
         return cluster
 
     def _make_async(self) -> AsyncRedisCluster:
@@ -132,7 +132,7 @@ class Nodes:
         with self._lock:
             cluster, self._sync = self._sync, None
         if cluster is not None:
-            cluster.close()
+            _close(cluster)
         self.loops.drop_closed()
 
     # -- running steps ---------------------------------------------------------------------
@@ -369,6 +369,17 @@ class _Plan:
 
     def finish(self) -> list[Any]:
         return self.replies
+
+
+def _close(cluster: Any) -> None:
+    """Close a sync cluster client's connections: every node's pool (redis-py's ``close``
+    leaves the pools it was given open, until the garbage collector finds them)."""
+    manager = cluster.nodes_manager
+    nodes = [*manager.nodes_cache.values(), *manager.startup_nodes.values()]
+    cluster.close()
+    for node in nodes:
+        if node.redis_connection is not None:
+            node.redis_connection.connection_pool.disconnect()
 
 
 async def _until(ends: float, awaitable: Awaitable[T]) -> T:
