@@ -217,13 +217,21 @@ class Cluster:
 
     def owner(self, key: bytes) -> Node:
         """The primary that serves ``key``'s slot, as a running node sees it."""
+        return self.owners([key])[0]
+
+    def owners(self, keys: list[bytes], seen_by: Node | None = None) -> list[Node]:
+        """The primary that serves each key's slot, as ``seen_by`` (a running node) sees it."""
         from redis.crc import key_slot
 
-        slot = key_slot(key)
-        for low, high, port in self._slot_owners(self.alive()[0]):
-            if low <= slot <= high:
-                return self.node(port)
-        raise AssertionError(f"slot {slot} is served by no node")
+        ranges = self._slot_owners(seen_by or self.alive()[0])
+        found = []
+        for key in keys:
+            slot = key_slot(key)
+            port = next((p for low, high, p in ranges if low <= slot <= high), None)
+            if port is None:
+                raise AssertionError(f"slot {slot} is served by no node")
+            found.append(self.node(port))
+        return found
 
     def flush(self) -> None:
         for node in self.primaries():
