@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.crc import key_slot
 
+from .._results import SHAPE_SUFFIX
 from ._base import Rows
 from ._redis_nodes import MISSING, PRIMARIES, Nodes, Request
 from ._redis_slots import TAGS, bucket_of, by_bucket, slot_of_bucket, untag
@@ -20,6 +21,7 @@ __all__ = [
 
 _CHUNK = 10_000  # keys per request for deletes, scans and sizes
 _SAMPLE = 1_000  # keys a node's count looks at, at most, before it estimates
+_TEMPLATE = (":" + SHAPE_SUFFIX).encode()  # how the key of arrays' template ends
 
 # Delete each lease still holding our token (a lease that expired and was taken by
 # another process is not ours to delete). The same script on one server and on a cluster,
@@ -146,10 +148,13 @@ class OnCluster:
 
     # -- explicit operations: strict ----------------------------------------------------------
 
-    def deleting(self, keys: Sequence[str]) -> Steps:
+    def deleting(self, keys: Sequence[str]) -> Generator[Any, Any, int]:
+        """Delete ``keys``; how many there were (``UNLINK`` counts the keys it removed)."""
+        removed = 0
         for start in range(0, len(keys), _CHUNK):
             _, request = self._each_bucket("UNLINK", self.prefix, keys[start : start + _CHUNK])
-            yield request
+            removed += sum((yield request))
+        return removed
 
     def _scanning(self, prefix: str | None) -> Generator[Any, Any, list[tuple[int, bytes]]]:
         """The (bucket, key) of every entry under ``prefix``: a SCAN on every primary at
@@ -174,27 +179,31 @@ class OnCluster:
             cursors = following
         return sorted(found)
 
-    def clearing(self, prefix: str | None) -> Steps:
-        entries = yield from self._scanning(prefix)
-        keys = [key.decode() for _, key in entries]
-        yield from self.deleting(keys)
+    def clearing(self, prefix: str | None) -> Generator[Any, Any, int]:
+        """Delete the entries under ``prefix``; how many (the arrays' templates of their
+        namespaces go too, and are not counted)."""
+        found = yield from self._scanning(prefix)
+        templates = [key.decode() for _, key in found if key.endswith(_TEMPLATE)]
+        yield from self.deleting(templates)
+        return (
+            yield from self.deleting([k.decode() for _, k in found if not k.endswith(_TEMPLATE)])
+        )
 
     def stating(self) -> Generator[Any, Any, dict[str, Any]]:
-        entries = yield from self._scanning(None)
-        keys = [key.decode() for _, key in entries]
+        found = yield from self._scanning(None)
+        entries = [(bucket, key) for bucket, key in found if not key.endswith(_TEMPLATE)]
         sizes = 0
-        for start in range(0, len(keys), _CHUNK):
-            chunk = entries[start : start + _CHUNK]
+        for start in range(0, len(entries), _CHUNK):
             request = [
                 (slot_of_bucket(bucket), ("STRLEN", self.prefix + TAGS[bucket] + key.decode()))
-                for bucket, key in chunk
+                for bucket, key in entries[start : start + _CHUNK]
             ]
             sizes += sum((yield request))
         groups: dict[str, int] = {}
-        for key in keys:
-            group = key.rsplit(":", 1)[0]
+        for _, key in entries:
+            group = key.decode().rsplit(":", 1)[0]
             groups[group] = groups.get(group, 0) + 1
-        return {"entries": len(keys), "bytes": sizes, "groups": groups}
+        return {"entries": len(entries), "bytes": sizes, "groups": groups}
 
     def sizing(self) -> Generator[Any, Any, int]:
         """Entries on every primary, counted as on one node (see ``RedisStore._sizing``):
@@ -209,7 +218,7 @@ class OnCluster:
             if size is MISSING or scanned is MISSING:
                 continue
             cursor, sample = int(scanned[0]), set(scanned[1])
-            ours = len(untag(prefix, list(sample)))
+            ours = sum(not key.endswith(_TEMPLATE) for _, key in untag(prefix, list(sample)))
             total += ours if cursor == 0 or not sample else round(size * ours / len(sample))
         return total
 
