@@ -140,6 +140,34 @@ def test_lock_true_with_a_hung_node_computes_its_keys_without_waiting_for_it(
         finish(harness, store)
 
 
+def test_with_on_store_error_raise_a_failing_node_is_named(redis_cluster: Cluster) -> None:
+    redis_cluster.flush()
+    with redis_cluster.proxied() as proxied:
+        store = RedisStore(
+            proxied.url,
+            timeout=TIMEOUT,
+            retry_after=600,
+            address_remap=proxied.remap,
+            on_store_error="raise",
+        )
+        store.set_many({f"k{i}": i for i in range(100)})
+        victim = redis_cluster.primaries()[-1]
+        name = f"127.0.0.1:{proxied.of(victim).port}"
+        proxied.of(victim).mode("blackhole")
+        with pytest.raises(
+            StoreError,
+            match=f"could not read on node {name}: timed out: no answer before the deadline",
+        ):
+            store.get_many([f"k{i}" for i in range(100)])
+        # while its circuit is open: at once, without a byte sent to it
+        received = proxied.of(victim).received
+        with pytest.raises(StoreError, match=f"node {name} failed .*; it is tried again in"):
+            store.get_many([f"k{i}" for i in range(100)])
+        assert proxied.of(victim).received == received
+        proxied.mode("pass")
+        store.close()
+
+
 def test_a_hung_node_is_probed_again_and_used_once_it_answers(
     redis_cluster: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:
