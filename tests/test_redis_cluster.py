@@ -119,6 +119,29 @@ def test_ttl_delete_clear_len_and_stats_cover_every_primary(
     store.close()
 
 
+def test_len_of_a_large_cluster_is_a_bounded_sample_on_each_primary(
+    redis_cluster: Cluster, redis_cluster_url: str
+) -> None:
+    store = RedisStore(redis_cluster_url)
+    other = cluster_client(redis_cluster_url)
+    for start in range(0, 30_000, 5_000):
+        other.mset_nonatomic({f"other:{i}": b"x" for i in range(start, start + 5_000)})
+    store.set_many({f"ns:1:{i}": "x" for i in range(6_000)})
+    for node in redis_cluster.primaries():
+        node.command("CONFIG", "RESETSTAT")
+    size = len(store)
+    scans = sum(
+        int(node.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+        for node in redis_cluster.primaries()
+    )
+    # a sample of about a thousand keys per primary, not a scan of the 36,000
+    assert scans <= 3 * 3
+    assert 4_500 <= size <= 7_500  # 6,000 entries, estimated
+    assert store.stats()["entries"] == 6_000  # exact, by a scan of every primary
+    other.close()
+    store.close()
+
+
 def test_leases_and_other_keys_are_never_entries(
     redis_cluster: Cluster, redis_cluster_url: str
 ) -> None:

@@ -206,20 +206,35 @@ class OnCluster:
         return {"entries": len(entries), "bytes": sizes, "groups": groups}
 
     def sizing(self) -> Generator[Any, Any, int]:
-        """Entries on every primary, counted as on one node (see ``RedisStore._sizing``):
-        exact on a node of at most ``_SAMPLE`` keys, estimated from a sample beyond. A node
-        that is skipped or fails counts none."""
+        """Entries on every primary, each counted as on one server (``RedisStore._sizing``):
+        exact on a node of at most ``_SAMPLE`` keys, beyond that its size times the share of
+        entries among a sample of ``_SAMPLE`` keys. A node skipped or failing counts none."""
         names = yield PRIMARIES
         replies = yield [(name, command) for name in names for command in _SIZE_AND_SAMPLE]
+        sizes: dict[str, int] = {}
+        cursors: dict[str, int] = {}
+        seen: dict[str, set[bytes]] = {}
+        for index, name in enumerate(names):
+            size, scanned = replies[2 * index], replies[2 * index + 1]
+            if size is not MISSING and scanned is not MISSING:
+                sizes[name], cursors[name] = int(size), int(scanned[0])
+                seen[name] = set(scanned[1])
+        going = [n for n in cursors if cursors[n] != 0 and len(seen[n]) < _SAMPLE]
+        while going:  # a SCAN may return fewer keys than asked: on until the sample is full
+            replies = yield [(n, ("SCAN", cursors[n], "COUNT", _SAMPLE)) for n in going]
+            for name, scanned in zip(going, replies):
+                if scanned is MISSING:  # failed meanwhile: counts none
+                    del sizes[name]
+                    continue
+                cursors[name] = int(scanned[0])
+                seen[name].update(scanned[1])
+            going = [n for n in going if n in sizes and cursors[n] != 0 and len(seen[n]) < _SAMPLE]
         total = 0
         prefix = self.prefix.encode()
-        for index in range(len(names)):
-            size, scanned = replies[2 * index], replies[2 * index + 1]
-            if size is MISSING or scanned is MISSING:
-                continue
-            cursor, sample = int(scanned[0]), set(scanned[1])
-            ours = sum(not key.endswith(_TEMPLATE) for _, key in untag(prefix, list(sample)))
-            total += ours if cursor == 0 or not sample else round(size * ours / len(sample))
+        for name in sizes:
+            ours = sum(not key.endswith(_TEMPLATE) for _, key in untag(prefix, list(seen[name])))
+            whole = cursors[name] == 0 or not seen[name]
+            total += ours if whole else round(sizes[name] * ours / len(seen[name]))
         return total
 
 

@@ -77,7 +77,7 @@ if sys.version_info >= (3, 11):
             async with asyncio.timeout(seconds):
                 return await awaitable
         except TimeoutError:
-            raise TimeoutError(f"no answer within {seconds:g} s") from None
+            raise TimeoutError(f"no answer within {seconds:.2g} s") from None
 
 else:  # pragma: no cover - Python 3.9 and 3.10
 
@@ -85,7 +85,7 @@ else:  # pragma: no cover - Python 3.9 and 3.10
         try:
             return await asyncio.wait_for(awaitable, seconds)
         except asyncio.TimeoutError:
-            raise asyncio.TimeoutError(f"no answer within {seconds:g} s") from None
+            raise asyncio.TimeoutError(f"no answer within {seconds:.2g} s") from None
 
 
 async def until(ends: float, awaitable: Awaitable[T]) -> T:
