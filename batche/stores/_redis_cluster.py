@@ -277,7 +277,7 @@ class NodePubSub:
 
     def subscribe(self, channel: str) -> None:
         cluster = self._nodes.client()
-        node = self._nodes.answering(cluster.get_primaries())
+        node = self._nodes.circuits.answering(cluster.get_primaries())
         self._pubsub = cluster.get_redis_connection(node).pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(channel)
 
@@ -298,7 +298,7 @@ class AsyncNodePubSub:
 
     async def subscribe(self, channel: str) -> None:
         cluster = await self._nodes.aclient(time.monotonic() + self._nodes.timeout)
-        node = self._nodes.answering(cluster.get_primaries())
+        node = self._nodes.circuits.answering(cluster.get_primaries())
         self._pubsub = cluster.pubsub(node=node, ignore_subscribe_messages=True)
         await self._pubsub.subscribe(channel)
 

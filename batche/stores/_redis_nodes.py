@@ -1,6 +1,6 @@
 """The nodes of a Redis Cluster as a RedisStore uses them: redis-py's cluster clients (one
-shared by threads, one per event loop), the slot map and when to refresh it, and a circuit
-breaker per node, so that a node that fails costs its own keys and nobody else's."""
+shared by threads, one per event loop), a request grouped by node and sent through each
+node's circuit breaker, and the slot map with when to read it again."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from redis.cluster import NodesManager, RedisCluster
 from redis.exceptions import AskError, ResponseError, TryAgainError
 from redis.retry import Retry
 
-from ._base import StoreError, log
-from ._circuit import PROBE, SKIP, USE, Circuit
+from ._circuit import PROBE, SKIP, USE
+from ._node_circuits import NodeCircuits
 from ._redis_fanout import Late, Outcome, afan_out, fan_out
 from ._redis_io import ERRORS, BoundedPool, LoopClients, bounded
 
@@ -88,8 +88,9 @@ class Nodes:
         self._sync: RedisCluster | None = None
         #: redis-py's asyncio cluster clients, one per event loop
         self.loops: LoopClients[AsyncRedisCluster] = LoopClients(self._make_async)
-        self._circuits: dict[str, Circuit] = {}
-        # Guards _sync, _circuits and the refresh state (_stale, _refresh_after).
+        #: a circuit breaker per node
+        self.circuits = NodeCircuits(store)
+        # Guards _sync and the refresh state (_stale, _refresh_after).
         self._lock = threading.Lock()
         self._stale = False
         self._refresh_after = 0.0
@@ -230,10 +231,8 @@ class Nodes:
 
     def _still_stale(self, manager: Any) -> None:
         """After a refresh: stale while a node that serves slots has its circuit open."""
-        names = {nodes[0].name for nodes in list(manager.slots_cache.values()) if nodes}
-        with self._lock:
-            circuits = [self._circuits.get(name) for name in names]
-        self._stale = any(c is not None and c.reopens is not None for c in circuits)
+        names = [nodes[0].name for nodes in list(manager.slots_cache.values()) if nodes]
+        self._stale = self.circuits.any_open(list(set(names)))
 
     def stale(self, failed: str | None = None) -> None:
         """Refresh the slot map after this step (``failed``: the node to ask last)."""
@@ -245,50 +244,10 @@ class Nodes:
     def timeout(self) -> float:
         return float(self._store.timeout)
 
-    def answering(self, nodes: Sequence[Any]) -> Any:
-        """The first of ``nodes`` whose circuit is closed (else the first)."""
-        with self._lock:
-            circuits = self._circuits
-            return next(
-                (n for n in nodes if getattr(circuits.get(n.name), "reopens", None) is None),
-                nodes[0],
-            )
-
-    def circuit(self, name: str) -> Circuit:
-        with self._lock:
-            circuit = self._circuits.get(name)
-            if circuit is None:
-                circuit = self._circuits[name] = Circuit(self._store.retry_after)
-            return circuit
-
-    # -- outcomes: the store's words -------------------------------------------------------
-
-    def failed(self, action: str, name: str, exc: BaseException, ticket: int) -> None:
-        store = self._store
-        error = store._scrub(str(exc) or type(exc).__name__)
-        opened = self.circuit(name).failed(ticket, error)
-        self.stale(name)
-        if store.on_store_error == "raise":
-            raise StoreError(f"{store.where}: could not {action} on node {name}: {error}")
-        if opened:
-            log.warning(
-                "%s: could not %s on node %s (%s); computing its keys without it until it "
-                "is back, tried again every %g s",
-                store.where, action, name, error, store.retry_after,
-            )  # fmt: skip
-
-    def succeeded(self, name: str, ticket: int) -> None:
-        if self.circuit(name).succeeded(ticket):
-            log.warning("%s: node %s is back; caching its keys again", self._store.where, name)
-
-    def skipped(self, action: str, name: str) -> StoreError:
-        """The error of a call that would use a skipped node, when asked to raise."""
-        circuit = self.circuit(name)
-        wait = max(0.0, (circuit.reopens or 0.0) - time.monotonic())
-        return StoreError(
-            f"{self._store.where}: could not {action}: node {name} failed ({circuit.error}); "
-            f"it is tried again in {wait:.1f} s"
-        )
+    @property
+    def raises(self) -> bool:
+        """Whether a node that fails, or is skipped, raises ``StoreError`` in a call."""
+        return bool(self._store.on_store_error == "raise")
 
 
 class _Plan:
@@ -319,10 +278,10 @@ class _Plan:
         self._indexes: dict[str, list[int]] = {}
         self._tickets: dict[str, int] = {}  # the nodes whose outcome is still to record
         for name, (node, indexes, commands) in groups.items():
-            ticket = USE if strict else nodes.circuit(name).enter()
+            ticket = USE if strict else nodes.circuits[name].enter()
             if ticket == SKIP:
-                if nodes._store.on_store_error == "raise":
-                    raise nodes.skipped(action, name)
+                if nodes.raises:
+                    raise nodes.circuits.skipped(action, name)
                 continue
             self._tickets[name] = ticket
             self._indexes[name] = indexes
@@ -339,11 +298,12 @@ class _Plan:
                     self.nodes.stale(name)
                     raise NodeFailed(f"node {name}: {error}") from error
             elif isinstance(outcome, Late):  # never asked: not its fault
-                self.nodes.circuit(name).leave(ticket)
+                self.nodes.circuits[name].leave(ticket)
             elif error is not None:
-                self.nodes.failed(self.action, name, error, ticket)
+                self.nodes.stale(name)
+                self.nodes.circuits.failed(self.action, name, error, ticket)
             else:
-                self.nodes.succeeded(name, ticket)
+                self.nodes.circuits.succeeded(name, ticket)
 
     def _place(self, name: str, outcome: Outcome) -> BaseException | None:
         """Put ``outcome``'s replies in place; the error that fails the node, if any."""
@@ -364,7 +324,7 @@ class _Plan:
     def leave(self) -> None:
         """The nodes never settled (an error was raised first) leave their circuits."""
         for name, ticket in self._tickets.items():
-            self.nodes.circuit(name).leave(ticket)
+            self.nodes.circuits[name].leave(ticket)
         self._tickets.clear()
 
     def finish(self) -> list[Any]:
