@@ -17,7 +17,7 @@ from .stores._urls import masked, secrets_of
 
 URL_HELP = (
     "sqlite:///relative/path.db, sqlite:////absolute/path.db (SQLAlchemy's convention) "
-    "or redis://host:port/db"
+    "or redis://host:port/db (a Redis Cluster: any node's redis://host:port)"
 )
 
 
@@ -66,7 +66,7 @@ def scrubbed(text: str, url: str) -> str:
 
 
 def open_redis(url: str) -> Any:
-    """The Redis store a URL names, once it answers."""
+    """The Redis store a URL names (one server or a cluster), once it answers."""
     scheme = urlparse(url).scheme
     if scheme not in ("redis", "rediss", "unix"):
         raise UsageError(f"{masked(url)!r} is not a store URL; expected {URL_HELP}")
@@ -79,7 +79,10 @@ def open_redis(url: str) -> Any:
     except BatchConfigError as exc:  # a URL redis-py refuses (masked by the store)
         raise UsageError(str(exc)) from None
     try:
-        store.client.ping()
+        store._ping()
+    except BatchConfigError as exc:  # a cluster found by asking, on a database other than 0
+        store.close()
+        raise UsageError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - any failure to reach it is reported
         store.close()
         detail = scrubbed(str(exc), url)

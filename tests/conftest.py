@@ -12,6 +12,8 @@ import pytest
 
 from batche import cache_batch_variable
 
+from ._cluster import Cluster
+
 
 class Recorder:
     """A batch function that keeps every batch it was called with."""
@@ -243,9 +245,49 @@ def own_redis(tmp_path: Any) -> Iterator[RedisServer]:
         server.stop()
 
 
+# -- a real Redis Cluster on loopback --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A 3-primary Redis Cluster for the session (``cluster-require-full-coverage no``)."""
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: Cluster) -> str:
+    """The session's cluster, every primary emptied before each test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Any) -> Iterator[Cluster]:
+    """A 3-primary cluster for this test alone (to stop, kill or restart its nodes)."""
+    cluster = Cluster(tmp_path)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path: Any) -> Iterator[Cluster]:
+    """A cluster of 3 primaries with a replica each, for this test alone (failovers)."""
+    cluster = Cluster(tmp_path, replicas=1)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
 # -- every kind of store ---------------------------------------------------------------------
 
-STORE_KINDS = ["memory", "sqlite", "redis"]
+STORE_KINDS = ["memory", "sqlite", "redis", "redis-cluster"]
 
 
 class Stores:
@@ -279,10 +321,15 @@ class Stores:
                 store.close()
 
 
+_URL_FIXTURES = {"redis": "redis_url", "redis-cluster": "redis_cluster_url"}
+
+
 @pytest.fixture(params=STORE_KINDS)
 def stores(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Stores]:
-    """A factory of stores of each kind in turn: memory, SQLite (a file), Redis (a server)."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    """A factory of stores of each kind in turn: memory, SQLite (a file), Redis (a server),
+    Redis (a 3-primary cluster, found by the store itself)."""
+    fixture = _URL_FIXTURES.get(request.param)
+    url = None if fixture is None else request.getfixturevalue(fixture)
     made = Stores(request.param, tmp_path, url)
     try:
         yield made

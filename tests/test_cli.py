@@ -198,7 +198,7 @@ def test_clear_reports_the_exact_count_in_a_large_database(redis_url: str) -> No
     store.close()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "redis-cluster"])
 def test_counts_are_of_entries_not_of_the_arrays_template(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -208,7 +208,7 @@ def test_counts_are_of_entries_not_of_the_arrays_template(
         store: object = SQLiteStore(tmp_path / "c.db")
         url = f"sqlite:///{tmp_path / 'c.db'}"
     else:
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("redis_url" if kind == "redis" else "redis_cluster_url")
         store = RedisStore(url)
 
     @cache_batch_variable("texts", cache=store, namespace="emb")

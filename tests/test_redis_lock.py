@@ -1,4 +1,5 @@
-"""``lock=True``: processes sharing a Redis store compute each missing item once."""
+"""``lock=True``: processes sharing a Redis store (one server, or a cluster) compute each
+missing item once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from batche import cache_batch_variable
@@ -23,10 +25,11 @@ import redis
 from batche import cache_batch_variable
 from batche.stores import RedisStore
 
-url, name, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-# socket_timeout=None: a blocking command waits as long as it asks (redis-py's default of
-# 5 s would cut BLPOP short while the other workers are still starting on a busy machine)
-control = redis.Redis.from_url(url, socket_timeout=None)
+url, control_url, name, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+# the test's messages go through one server, whatever the store is on; socket_timeout=None:
+# a blocking command waits as long as it asks (redis-py's default of 5 s would cut BLPOP
+# short while the other workers are still starting on a busy machine)
+control = redis.Redis.from_url(control_url, socket_timeout=None)
 
 # timeout=10: what is tested is the leases; a round trip that outlasts the default 1 s on
 # a loaded machine would hand the keys to the caller (computed without the lock: twice)
@@ -48,9 +51,16 @@ print("done", flush=True)
 """
 
 
-def spawn(url: str, name: str, timeout: float = 30.0) -> subprocess.Popen[str]:
+@pytest.fixture(params=["server", "cluster"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Where the store lives: the session's server or its cluster (emptied)."""
+    fixture = "redis_url" if request.param == "server" else "redis_cluster_url"
+    return str(request.getfixturevalue(fixture))
+
+
+def spawn(url: str, control: str, name: str, timeout: float = 30.0) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER.format(root=ROOT), url, name, str(timeout)],
+        [sys.executable, "-c", WORKER.format(root=ROOT), url, control, name, str(timeout)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -61,8 +71,8 @@ def ready(process: subprocess.Popen[str]) -> subprocess.Popen[str]:
     return process
 
 
-def start(url: str, name: str, timeout: float = 30.0) -> subprocess.Popen[str]:
-    return ready(spawn(url, name, timeout))
+def start(url: str, control: str, name: str, timeout: float = 30.0) -> subprocess.Popen[str]:
+    return ready(spawn(url, control, name, timeout))
 
 
 def computed(url: str) -> Counter[int]:
@@ -70,8 +80,9 @@ def computed(url: str) -> Counter[int]:
     return Counter(int(entry.split(b":")[1]) for entry in client.lrange("computed", 0, -1))
 
 
-def test_four_processes_compute_each_item_once(redis_url: str) -> None:
-    workers = [ready(w) for w in [spawn(redis_url, f"w{n}") for n in range(4)]]  # at once
+def test_four_processes_compute_each_item_once(store_url: str, redis_url: str) -> None:
+    spawned = [spawn(store_url, redis_url, f"w{n}") for n in range(4)]  # at once
+    workers = [ready(w) for w in spawned]
     client = redis.Redis.from_url(redis_url)
     for n in range(4):
         client.rpush(f"start:w{n}", 1)
@@ -83,13 +94,13 @@ def test_four_processes_compute_each_item_once(redis_url: str) -> None:
     assert max(counts.values()) == 1  # each item computed once, by one of the four
 
 
-def test_a_dead_holders_lease_expires_and_another_computes(redis_url: str) -> None:
+def test_a_dead_holders_lease_expires_and_another_computes(store_url: str, redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    stuck = start(redis_url, "stuck", timeout=1.0)
+    stuck = start(store_url, redis_url, "stuck", timeout=1.0)
     client.rpush("start:stuck", 1)
     assert stuck.stdout is not None
     assert stuck.stdout.readline().strip() == "computing"  # it holds the leases
-    healthy = start(redis_url, "healthy", timeout=1.0)
+    healthy = start(store_url, redis_url, "healthy", timeout=1.0)
     client.rpush("start:healthy", 1)
     try:
         out, _ = healthy.communicate(timeout=60)
@@ -102,8 +113,8 @@ def test_a_dead_holders_lease_expires_and_another_computes(redis_url: str) -> No
     assert {e for e in entries if e.startswith("healthy:")} == {f"healthy:{i}" for i in range(40)}
 
 
-def test_a_lease_given_back_without_a_value_is_computed_by_the_waiter(redis_url: str) -> None:
-    store = RedisStore(redis_url)
+def test_a_lease_given_back_without_a_value_is_computed_by_the_waiter(store_url: str) -> None:
+    store = RedisStore(store_url)
     calls: list[list[str]] = []
     first_call = threading.Event()
 
@@ -127,10 +138,10 @@ def test_a_lease_given_back_without_a_value_is_computed_by_the_waiter(redis_url:
     assert calls == [["b"], ["a"]]
 
 
-def test_async_functions_lease_and_follow_too(redis_url: str) -> None:
+def test_async_functions_lease_and_follow_too(store_url: str) -> None:
     import asyncio
 
-    store = RedisStore(redis_url)
+    store = RedisStore(store_url)
     calls: list[list[str]] = []
 
     async def main() -> None:
@@ -222,11 +233,11 @@ def two_callers(store_a: RedisStore, store_b: RedisStore) -> tuple[Caller, Calle
 
 
 def test_a_value_stored_between_a_read_and_a_lease_is_not_computed_again(
-    redis_url: str,
+    store_url: str,
 ) -> None:
     # b reads (a miss), then a computes, stores and gives its lease back, then b leases
-    store_b = PausingStore(redis_url, pause_in="lease_many")
-    a, b, computed = two_callers(RedisStore(redis_url), store_b)
+    store_b = PausingStore(store_url, pause_in="lease_many")
+    a, b, computed = two_callers(RedisStore(store_url), store_b)
     b.start(["x", "y"])
     assert store_b.reached.wait(timeout=30)  # b has read, and is about to lease
     assert a.upper(["x", "y"]) == ["X", "Y"]  # a: lease, compute, store, release
@@ -258,8 +269,8 @@ def test_a_value_stored_between_a_followers_two_looks_is_not_computed_again(
     assert (info.hits, info.misses) == (1, 0)
 
 
-def test_items_joined_from_a_lease_are_counted_as_hits(redis_url: str) -> None:
-    a, b, computed = two_callers(RedisStore(redis_url), RedisStore(redis_url))
+def test_items_joined_from_a_lease_are_counted_as_hits(store_url: str) -> None:
+    a, b, computed = two_callers(RedisStore(store_url), RedisStore(store_url))
     a.release.clear()
     b.release.clear()
     a.start(["x"])

@@ -1,4 +1,5 @@
-"""The store contract, run on every store: memory, SQLite, Redis (a real server)."""
+"""The store contract, run on every store: memory, SQLite, Redis (a real server, and a real
+3-primary cluster)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from batche import BatchArgumentError, cache_batch_variable
 from batche.stores import SQLiteStore, Store
 
+from ._cluster import cluster_client
 from .conftest import Stores
 
 
@@ -186,9 +188,12 @@ def _corrupt(store: Any, keys: list[str]) -> None:
             connection.executemany(
                 "UPDATE batche_entries SET value = ? WHERE key = ?", [(b"junk", k) for k in keys]
             )
-    else:
-        for key in keys:
-            store.client.set(store.prefix + key, b"\xb7B1?junk")
+    else:  # one server, or a cluster (the store's Redis keys carry their hash tags)
+        client = cluster_client(store.url) if store._cluster else store.client
+        for redis_key in store._full(keys):
+            client.set(redis_key, b"\xb7B1?junk")
+        if client is not store.client:
+            client.close()
 
 
 def test_an_argument_without_a_stable_encoding_is_named(tmp_path: Path) -> None:

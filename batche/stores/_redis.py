@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Generator, Sequence
+import time
+from collections.abc import Callable, Generator, Sequence
 from operator import methodcaller
 from typing import Any
 
@@ -11,6 +12,7 @@ from .._checks import MAX_SECONDS_TEXT, seconds
 from .._errors import BatchConfigError
 from .._results import SHAPE_SUFFIX
 from ._base import Rows, StoreError
+from ._redis_cluster import OnCluster, escape
 from ._redis_io import (
     ERRORS,
     LoopClients,
@@ -21,7 +23,7 @@ from ._redis_io import (
     rows,
     run,
     sync_client,
-    within,
+    until,
 )
 from ._redis_lease import RedisLeases
 from ._urls import database_fault, masked, secrets_of
@@ -33,41 +35,48 @@ _SAMPLE = 1_000  # keys len() looks at, at most, before it estimates
 _TEMPLATE = (":" + SHAPE_SUFFIX).encode()  # how the key of arrays' template ends
 
 
-def _escape(pattern: str) -> str:
-    """``pattern`` with Redis glob characters taken literally."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in pattern)
-
-
 class RedisStore(RedisLeases):
-    """Results in Redis, shared by many processes and machines.
+    """Results in Redis, shared by many processes and machines: one server or a Redis
+    Cluster.
 
     One round trip per batch: ``MGET`` to read, one ``MSET`` (or ``SET ... PX`` in one
     pipeline when ``ttl`` is given) to write. Keys are ``prefix + namespace:version:
-    digest``. The sync client is shared by threads; async code gets a client of its own
-    event loop (redis-py's asyncio clients belong to one loop), closed when that loop
-    shuts down its async generators (as ``asyncio.run`` does) or by ``aclose()``.
+    digest``. On a cluster an entry's key carries its bucket's hash tag
+    (``prefix + "{tag}" + namespace:version:digest``, 256 buckets, see ``_redis_slots``):
+    a batch is one command per bucket and one pipeline per node, every node at once. The
+    sync client is shared by threads; async code gets a client of its own event loop
+    (redis-py's asyncio clients belong to one loop), closed when that loop shuts down its
+    async generators (as ``asyncio.run`` does) or by ``aclose()``.
 
     Faults: every round trip ends within ``timeout`` seconds in all (connecting, sending
-    and reading together; redis-py never retries). A failure or a timeout opens a circuit
-    breaker: calls skip the store (it is empty to them) for ``retry_after`` seconds, then
-    one call at a time tries it again (see ``RemoteStore``). Explicit operations
-    (``clear``, ``delete_many``, ``stats``) raise ``StoreError`` instead.
+    and reading together, every node of a cluster at once; redis-py never retries). A
+    failure or a timeout opens a circuit breaker: calls skip the store (it is empty to
+    them) for ``retry_after`` seconds, then one call at a time tries it again (see
+    ``RemoteStore``). On a cluster each node has its own: a node that fails costs its own
+    keys, the others still hit, and a replica promoted in its place is found and used.
+    Explicit operations (``clear``, ``delete_many``, ``stats``) raise ``StoreError``.
 
     Arguments:
         url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS, with
-            redis-py's ``ssl_*`` options in the query) or ``unix://``. Shown with its
-            password masked (``redis://user:***@host/0``) in ``repr``, ``url``, logs and
-            errors.
+            redis-py's ``ssl_*`` options in the query) or ``unix://``; on a cluster, any
+            node's ``redis://`` or ``rediss://`` URL (database 0). Shown with its password
+            masked (``redis://user:***@host/0``) in ``repr``, ``url``, logs and errors.
         ttl: seconds an entry lasts (None: until evicted by Redis).
         serializer: ``"safe"`` (default, never unpickles), ``"pickle"``, or an object
             with ``dumps``/``loads``.
         on_store_error: ``"compute"`` (default: log once and compute) or ``"raise"``.
         prefix: put before every key; leases live apart, under ``lease_prefix``.
         timeout: the deadline of one round trip, in seconds (default 1.0).
-        retry_after: seconds a failed store is skipped before it is tried again (5.0).
+        retry_after: seconds a failed store (or node) is skipped before it is tried
+            again (5.0).
+        cluster: True for a Redis Cluster, False for one server, None (default) to ask
+            the server on first use (``INFO cluster``).
+        address_remap: on a cluster, redis-py's ``address_remap``: maps the
+            ``(host, port)`` a node announces to where this process reaches it (NAT, a
+            proxy).
 
-    ``len()`` is cheap: exact up to 1,000 keys in the database, estimated from a sample
-    of 1,000 beyond (``stats()`` counts exactly, with a full scan).
+    ``len()`` is cheap: exact up to 1,000 keys in the database (on each primary),
+    estimated from a sample of 1,000 beyond (``stats()`` counts exactly, with a scan).
 
     Example::
 
@@ -89,6 +98,8 @@ class RedisStore(RedisLeases):
         prefix: str = "batche:",
         timeout: float = 1.0,
         retry_after: float = 5.0,
+        cluster: bool | None = None,
+        address_remap: Callable[[tuple[str, int]], tuple[str, int]] | None = None,
     ) -> None:
         if not isinstance(url, str):
             raise BatchConfigError(f"RedisStore(): url must be a str, got {url!r}")
@@ -120,10 +131,7 @@ class RedisStore(RedisLeases):
         except ValueError as exc:
             raise BatchConfigError(f"{where}: not a Redis URL: {self._scrub(str(exc))}") from None
         self._loops = LoopClients(functools.partial(async_client, url, self.timeout))
-
-    def _full(self, keys: Sequence[str]) -> list[str]:
-        prefix = self.prefix
-        return [prefix + key for key in keys]
+        self._init_mode(url, cluster, address_remap)
 
     def _is_entry(self, key: bytes) -> bool:
         """A key of ours that is not a lease (they share a prefix only if ours is odd)."""
@@ -138,10 +146,20 @@ class RedisStore(RedisLeases):
     # -- entries: through the circuit breaker (RemoteStore.get_many and the others) -------
 
     def _read_rows(self, keys: Sequence[str]) -> Rows:
-        return rows(keys, bounded(self.timeout, self.client.mget, self._full(keys)))
+        return bounded(self.timeout, self._read_now, keys)
+
+    def _read_now(self, keys: Sequence[str]) -> Rows:
+        on = self._clustered()
+        if on is not None:
+            return on.nodes.run("read", on.reading(keys))
+        return rows(keys, self.client.mget(self._full(keys)))
 
     async def _aread_rows(self, keys: Sequence[str]) -> Rows:
-        return rows(keys, await within(self.timeout, self._loops.get().mget(self._full(keys))))
+        ends = time.monotonic() + self.timeout
+        on = await self._aclustered(ends)
+        if on is not None:
+            return await on.nodes.arun("read", on.reading(keys), ends=ends)
+        return rows(keys, await until(ends, self._loops.get().mget(self._full(keys))))
 
     def _writing(self, client: Any, encoded: list[tuple[str, bytes]]) -> Any:
         pipe = client.pipeline(transaction=False)
@@ -155,22 +173,51 @@ class RedisStore(RedisLeases):
         return pipe
 
     def _write_rows(self, encoded: list[tuple[str, bytes]]) -> None:
-        bounded(self.timeout, self._writing(self.client, encoded).execute)
+        bounded(self.timeout, self._write_now, encoded)
+
+    def _write_now(self, encoded: list[tuple[str, bytes]]) -> None:
+        on = self._clustered()
+        if on is not None:
+            on.nodes.run("write", on.writing(encoded))
+        else:
+            self._writing(self.client, encoded).execute()
 
     async def _awrite_rows(self, encoded: list[tuple[str, bytes]]) -> None:
-        await within(self.timeout, self._writing(self._loops.get(), encoded).execute())
+        ends = time.monotonic() + self.timeout
+        on = await self._aclustered(ends)
+        if on is not None:
+            await on.nodes.arun("write", on.writing(encoded), ends=ends)
+        else:
+            await until(ends, self._writing(self._loops.get(), encoded).execute())
 
     # -- explicit operations: a failure raises StoreError ---------------------------------
 
-    def _run(self, action: str, steps: Generator[Step, Any, Any]) -> Any:
+    def _run(
+        self,
+        action: str,
+        steps: Callable[[], Generator[Step, Any, Any]],
+        on_cluster: Callable[[OnCluster], Generator[Any, Any, Any]],
+    ) -> Any:
+        """``steps()`` on one server, ``on_cluster(...)`` on a cluster."""
         try:
-            return run(self.client, self.timeout, steps)
+            on = bounded(self.timeout, self._clustered)
+            if on is not None:
+                return on.nodes.run(action, on_cluster(on), strict=True)
+            return run(self.client, self.timeout, steps())
         except self.errors as exc:
             raise self._error(action, exc) from exc
 
-    async def _arun(self, action: str, steps: Generator[Step, Any, Any]) -> Any:
+    async def _arun(
+        self,
+        action: str,
+        steps: Callable[[], Generator[Step, Any, Any]],
+        on_cluster: Callable[[OnCluster], Generator[Any, Any, Any]],
+    ) -> Any:
         try:
-            return await arun(self._loops.get(), self.timeout, steps)
+            on = await self._aclustered(time.monotonic() + self.timeout)
+            if on is not None:
+                return await on.nodes.arun(action, on_cluster(on), strict=True)
+            return await arun(self._loops.get(), self.timeout, steps())
         except self.errors as exc:
             raise self._error(action, exc) from exc
 
@@ -184,14 +231,16 @@ class RedisStore(RedisLeases):
         return removed
 
     def delete_many(self, keys: Sequence[str]) -> None:
-        self._run("delete entries", self._deleting(keys))
+        self._run("delete entries", lambda: self._deleting(keys), lambda on: on.deleting(keys))
 
     async def adelete_many(self, keys: Sequence[str]) -> None:
-        await self._arun("delete entries", self._deleting(keys))
+        await self._arun(
+            "delete entries", lambda: self._deleting(keys), lambda on: on.deleting(keys)
+        )
 
     def _scanning(self, prefix: str | None) -> Generator[Step, Any, list[bytes]]:
         """Every entry key under ``prefix`` (leases left out), one SCAN at a time."""
-        match = _escape(self.prefix + (prefix or "")) + "*"
+        match = escape(self.prefix + (prefix or "")) + "*"
         keys: list[bytes] = []
         cursor = None
         while cursor != 0:
@@ -211,10 +260,12 @@ class RedisStore(RedisLeases):
         """Remove the entries whose key (after ``self.prefix``) starts with ``prefix``;
         the number removed (exact: another client's deletes are not counted; the arrays'
         templates of the namespaces go too, and are not entries)."""
-        return int(self._run("clear entries", self._clearing(prefix)))
+        clearing = functools.partial(self._clearing, prefix)
+        return int(self._run("clear entries", clearing, lambda on: on.clearing(prefix)))
 
     async def aclear(self, prefix: str | None = None) -> int:
-        return int(await self._arun("clear entries", self._clearing(prefix)))
+        clearing = functools.partial(self._clearing, prefix)
+        return int(await self._arun("clear entries", clearing, lambda on: on.clearing(prefix)))
 
     def _stating(self) -> Generator[Step, Any, dict[str, Any]]:
         keys = yield from self._scanning(None)
@@ -234,8 +285,8 @@ class RedisStore(RedisLeases):
 
     def stats(self) -> dict[str, Any]:
         """Entries, bytes and the entries of each namespace and version: exact, by a
-        scan of the whole database (``len()`` is the cheap count)."""
-        return dict(self._run("read the entries", self._stating()))
+        scan of the whole database, of every primary (``len()`` is the cheap count)."""
+        return dict(self._run("read the entries", self._stating, OnCluster.stating))
 
     # -- size: cheap, whatever the size of the database -----------------------------------
 
@@ -253,7 +304,8 @@ class RedisStore(RedisLeases):
         return round(int(size) * ours / len(seen))
 
     def __len__(self) -> int:
-        """The entries, counted cheaply (see ``_sizing``): 0 while the store is skipped."""
+        """The entries, counted cheaply (see ``_sizing``): 0 while the store is skipped
+        (on a cluster, a node skipped counts none)."""
         return self._guarded("count", self._count, None, 0)
 
     def count_or_none(self) -> int | None:
@@ -265,6 +317,9 @@ class RedisStore(RedisLeases):
             return None
 
     def _count(self, _: None) -> int:
+        on = bounded(self.timeout, self._clustered)
+        if on is not None:
+            return on.nodes.run("count", on.sizing())
         return run(self.client, self.timeout, self._sizing())
 
     # -- connections -----------------------------------------------------------------------
@@ -274,11 +329,15 @@ class RedisStore(RedisLeases):
         closed without shutting down. The store stays usable: it connects again."""
         self.client.close()
         self._loops.drop_closed()
+        if self._on_cluster is not None:
+            self._on_cluster.nodes.close()
 
     async def aclose(self) -> None:
         """Close the running loop's asyncio client now (it is closed anyway when the loop
         shuts down, as at the end of ``asyncio.run``)."""
         await self._loops.aclose()
+        if self._on_cluster is not None:
+            await self._on_cluster.nodes.loops.aclose()
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, ttl={self.ttl}, prefix={self.prefix!r})"

@@ -12,26 +12,30 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
-from typing import Any, TypeVar, Union, cast
+from typing import Any, Generic, TypeVar, Union, cast
 
 try:
     import redis
     import redis.asyncio as aredis
     from redis.asyncio.retry import Retry as AsyncRetry
     from redis.backoff import NoBackoff
+    from redis.exceptions import RedisClusterException
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - the redis extra is installed in tests
     raise ImportError("RedisStore needs the redis package: pip install 'batche[redis]'") from exc
 
 __all__ = [
-    "ERRORS", "LoopClients", "Op", "Step", "adrive", "arun", "async_client", "bounded", "drive",
-    "rows", "run", "sync_client", "within",
+    "ERRORS", "BoundedPool", "LoopClients", "Op", "Step", "acluster_enabled", "adrive", "arun",
+    "async_client", "bounded", "cluster_enabled", "deadline", "drive", "rows", "run",
+    "sync_client", "until", "within",
 ]  # fmt: skip
 
 T = TypeVar("T")
+C = TypeVar("C")
 
-#: what a failing Redis raises: redis-py's errors, socket errors, a deadline passed
-ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+#: what a failing Redis raises: redis-py's errors (its cluster client's too, some of which
+#: are not RedisErrors), socket errors, a deadline passed
+ERRORS = (redis.RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
 
 
 def rows(keys: Sequence[str], values: Sequence[Any]) -> list[tuple[str, bytes]]:
@@ -48,10 +52,17 @@ _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 
 
+def deadline() -> float | None:
+    """The monotonic time by which the round trip under way in this thread must end."""
+    return _DEADLINE.get()
+
+
 def bounded(seconds: float, call: Callable[..., T], *args: Any) -> T:
     """``call(*args)`` on the sync client, every socket wait of it ending ``seconds`` from
     now at the latest: connecting, the handshake, sending and reading, all together."""
-    token = _DEADLINE.set(time.monotonic() + seconds)
+    ends = time.monotonic() + seconds
+    outer = _DEADLINE.get()  # within a round trip already: never past its deadline
+    token = _DEADLINE.set(ends if outer is None else min(ends, outer))
     try:
         return call(*args)
     finally:
@@ -66,7 +77,7 @@ if sys.version_info >= (3, 11):
             async with asyncio.timeout(seconds):
                 return await awaitable
         except TimeoutError:
-            raise TimeoutError(f"no answer within {seconds:g} s") from None
+            raise TimeoutError(f"no answer within {seconds:.2g} s") from None
 
 else:  # pragma: no cover - Python 3.9 and 3.10
 
@@ -74,7 +85,12 @@ else:  # pragma: no cover - Python 3.9 and 3.10
         try:
             return await asyncio.wait_for(awaitable, seconds)
         except asyncio.TimeoutError:
-            raise asyncio.TimeoutError(f"no answer within {seconds:g} s") from None
+            raise asyncio.TimeoutError(f"no answer within {seconds:.2g} s") from None
+
+
+async def until(ends: float, awaitable: Awaitable[T]) -> T:
+    """``await awaitable``, cancelled at the monotonic time ``ends`` (``TimeoutError``)."""
+    return await within(max(0.0, ends - time.monotonic()), awaitable)
 
 
 class _BoundedSocket:
@@ -169,6 +185,15 @@ def sync_client(url: str, timeout: float) -> redis.Redis:
     return client
 
 
+class BoundedPool(redis.ConnectionPool):
+    """A connection pool whose connections keep the deadline of ``bounded`` (for the pools
+    redis-py's cluster client makes, one per node)."""
+
+    def __init__(self, **options: Any) -> None:
+        base = options.pop("connection_class", redis.Connection)
+        super().__init__(connection_class=_bounded_class(base), **options)
+
+
 def async_client(url: str, timeout: float) -> aredis.Redis:
     """An asyncio client of ``url`` that never retries (each round trip runs ``within``
     its deadline)."""
@@ -180,10 +205,40 @@ def async_client(url: str, timeout: float) -> aredis.Redis:
     )
 
 
+# -- a single server or a cluster? ----------------------------------------------------------
+
+
+def _on_database_0(client: Any) -> Any:
+    """A new connection like the client's, on database 0 (a cluster refuses any other)."""
+    pool = client.connection_pool
+    return pool.connection_class(**{**pool.connection_kwargs, "db": 0})
+
+
+def cluster_enabled(client: redis.Redis) -> bool:
+    """Whether the server of ``client`` is a node of a Redis Cluster (``INFO cluster``),
+    within the running deadline."""
+    connection = _on_database_0(client)
+    try:
+        connection.send_command("INFO", "cluster")
+        return b"cluster_enabled:1" in connection.read_response()
+    finally:
+        connection.disconnect()
+
+
+async def acluster_enabled(client: aredis.Redis) -> bool:
+    """``cluster_enabled`` on an asyncio client."""
+    connection = _on_database_0(client)
+    try:
+        await connection.send_command("INFO", "cluster")
+        return b"cluster_enabled:1" in await connection.read_response()
+    finally:
+        await connection.disconnect()
+
+
 # -- an asyncio client per event loop -----------------------------------------------------
 
 
-class LoopClients:
+class LoopClients(Generic[C]):
     """An asyncio client for each event loop that asks (redis-py's belong to one loop).
 
     A client is closed when its loop shuts down its async generators, as ``asyncio.run``,
@@ -195,14 +250,12 @@ class LoopClients:
     asyncio warns about its sockets as it does for any library.
     """
 
-    def __init__(self, make: Callable[[], aredis.Redis]) -> None:
+    def __init__(self, make: Callable[[], C]) -> None:
         self._make = make
-        self._clients: weakref.WeakKeyDictionary[Any, tuple[aredis.Redis, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._clients: weakref.WeakKeyDictionary[Any, tuple[C, Any]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()  # guards _clients: loops of several threads share it
 
-    def get(self) -> aredis.Redis:
+    def get(self) -> C:
         """The running loop's client."""
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
@@ -210,7 +263,7 @@ class LoopClients:
             entry = self._open(loop)
         return entry[0]
 
-    def _open(self, loop: Any) -> tuple[aredis.Redis, Any]:
+    def _open(self, loop: Any) -> tuple[C, Any]:
         self.drop_closed()
         with self._lock:
             entry = self._clients.get(loop)
@@ -225,13 +278,13 @@ class LoopClients:
                 entry = self._clients[loop] = (client, closer)
         return entry
 
-    async def _closer(self, client: aredis.Redis) -> AsyncIterator[None]:
+    async def _closer(self, client: C) -> AsyncIterator[None]:
         try:
             yield
         finally:
             with self._lock:
                 self._clients.pop(asyncio.get_running_loop(), None)
-            await client.aclose()
+            await client.aclose()  # type: ignore[attr-defined]
 
     async def aclose(self) -> None:
         """Close the running loop's client now (a later use opens a new one)."""

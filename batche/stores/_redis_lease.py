@@ -5,27 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Sequence
 from operator import methodcaller
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._base import RemoteStore
-from ._redis_io import LoopClients, Op, Step, adrive, bounded, drive, rows, within
-
-if TYPE_CHECKING:
-    import redis
+from ._redis_cluster import RELEASE, AsyncClusterKeys, AsyncNodePubSub, ClusterKeys, NodePubSub
+from ._redis_io import Op, Step, adrive, bounded, drive, rows, until, within
+from ._redis_mode import ClusterMode
 
 __all__ = ["RedisLeases"]
 
-# Delete each lease still holding our token (a lease that expired and was taken by
-# another process is not ours to delete).
-_RELEASE = """
-for i, key in ipairs(KEYS) do
-    if redis.call('get', key) == ARGV[1] then redis.call('del', key) end
-end
-return 0
-"""
 
-
-class RedisLeases(RemoteStore):
+class RedisLeases(ClusterMode):
     """Leases per key (``SET NX PX``), released with a message on a channel.
 
     Leases live under ``lease_prefix``, never under the entries' prefix: scans, counts
@@ -34,12 +23,6 @@ class RedisLeases(RemoteStore):
     here, as without ``lock=True``), ``release_many`` does nothing and ``follow_many``
     returns what it found so far (nothing): nobody waits on a store that is not there.
     """
-
-    client: redis.Redis
-    timeout: float
-    prefix: str
-    lease_prefix: str
-    _loops: LoopClients
 
     @property
     def _channel(self) -> str:
@@ -54,41 +37,68 @@ class RedisLeases(RemoteStore):
 
     def _releasing(self, client: Any, keys: Sequence[str], token: str) -> Any:
         pipe = client.pipeline(transaction=False)
-        pipe.eval(_RELEASE, len(keys), *[self.lease_prefix + key for key in keys], token)
+        pipe.eval(RELEASE, len(keys), *[self.lease_prefix + key for key in keys], token)
         pipe.publish(self._channel, b"")
         return pipe
-
-    def _execute(self, pipe: Any) -> Any:
-        return bounded(self.timeout, pipe.execute)
-
-    async def _aexecute(self, pipe: Any) -> Any:
-        return await within(self.timeout, pipe.execute())
 
     def lease_many(self, keys: Sequence[str], token: str, timeout: float) -> list[str]:
         """Take the lease of each key nobody holds, for ``timeout`` seconds; the keys
         leased, in order (all of them when the store fails: compute them here)."""
         if not keys:
             return []
-        pipe = self._leasing(self.client, keys, token, timeout)
-        taken = self._guarded("lease", self._execute, pipe, [True] * len(keys))
+        args = (keys, token, timeout)
+        taken = self._guarded("lease", self._lease, args, [True] * len(keys))
         return [key for key, ok in zip(keys, taken) if ok]
+
+    def _lease(self, args: tuple[Sequence[str], str, float]) -> Any:
+        return bounded(self.timeout, self._lease_now, *args)
+
+    def _lease_now(self, keys: Sequence[str], token: str, timeout: float) -> Any:
+        on = self._clustered()
+        if on is not None:
+            return on.nodes.run("lease", on.leasing(keys, token, timeout))
+        return self._leasing(self.client, keys, token, timeout).execute()
 
     async def alease_many(self, keys: Sequence[str], token: str, timeout: float) -> list[str]:
         if not keys:
             return []
-        pipe = self._leasing(self._loops.get(), keys, token, timeout)
-        taken = await self._aguarded("lease", self._aexecute, pipe, [True] * len(keys))
+        args = (keys, token, timeout)
+        taken = await self._aguarded("lease", self._alease, args, [True] * len(keys))
         return [key for key, ok in zip(keys, taken) if ok]
+
+    async def _alease(self, args: tuple[Sequence[str], str, float]) -> Any:
+        keys, token, timeout = args
+        ends = time.monotonic() + self.timeout
+        on = await self._aclustered(ends)
+        if on is not None:
+            return await on.nodes.arun("lease", on.leasing(keys, token, timeout), ends=ends)
+        return await until(ends, self._leasing(self._loops.get(), keys, token, timeout).execute())
 
     def release_many(self, keys: Sequence[str], token: str) -> None:
         """Give back the leases still ours, and wake whoever follows them."""
         if keys:
-            self._guarded("release", self._execute, self._releasing(self.client, keys, token), 0)
+            self._guarded("release", self._release, (keys, token), 0)
+
+    def _release(self, args: tuple[Sequence[str], str]) -> Any:
+        return bounded(self.timeout, self._release_now, *args)
+
+    def _release_now(self, keys: Sequence[str], token: str) -> Any:
+        on = self._clustered()
+        if on is not None:
+            return on.nodes.run("release", on.releasing(keys, token))
+        return self._releasing(self.client, keys, token).execute()
 
     async def arelease_many(self, keys: Sequence[str], token: str) -> None:
         if keys:
-            pipe = self._releasing(self._loops.get(), keys, token)
-            await self._aguarded("release", self._aexecute, pipe, 0)
+            await self._aguarded("release", self._arelease, (keys, token), 0)
+
+    async def _arelease(self, args: tuple[Sequence[str], str]) -> Any:
+        keys, token = args
+        ends = time.monotonic() + self.timeout
+        on = await self._aclustered(ends)
+        if on is not None:
+            return await on.nodes.arun("release", on.releasing(keys, token), ends=ends)
+        return await until(ends, self._releasing(self._loops.get(), keys, token).execute())
 
     def follow_many(self, keys: Sequence[str], timeout: float) -> dict[str, Any]:
         """Wait for keys leased by others: return once each has a value or no lease (its
@@ -98,11 +108,16 @@ class RedisLeases(RemoteStore):
         follow may last ``timeout``): when the store fails or is skipped, it returns
         what it found so far.
         """
-        client = self.client
-        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        on = self._on()
+        client: Any = self.client if on is None else ClusterKeys(on)
+        pubsub: Any = (
+            self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            if on is None
+            else NodePubSub(on.nodes)
+        )
 
         def trip(op: Op) -> Any:
-            return self._guarded("follow leases", self._trip, op, _GONE)
+            return self._guarded("follow leases", self._trip, (op, client), _GONE)
 
         def wait(seconds: float) -> Any:
             return self._guarded("follow leases", _message, (pubsub, seconds), _GONE)
@@ -116,11 +131,16 @@ class RedisLeases(RemoteStore):
             pubsub.close()
 
     async def afollow_many(self, keys: Sequence[str], timeout: float) -> dict[str, Any]:
-        client = self._loops.get()
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        on = self._on()
+        client: Any = self._loops.get() if on is None else AsyncClusterKeys(on)
+        pubsub: Any = (
+            client.pubsub(ignore_subscribe_messages=True)
+            if on is None
+            else AsyncNodePubSub(on.nodes)
+        )
 
         async def trip(op: Op) -> Any:
-            return await self._aguarded("follow leases", self._atrip, op, _GONE)
+            return await self._aguarded("follow leases", self._atrip, (op, client), _GONE)
 
         async def wait(seconds: float) -> Any:
             return await self._aguarded("follow leases", _amessage, (pubsub, seconds), _GONE)
@@ -130,13 +150,15 @@ class RedisLeases(RemoteStore):
                 return {}
             return await adrive(self._following(keys, timeout), trip, wait)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
-    def _trip(self, op: Op) -> Any:
-        return bounded(self.timeout, op, self.client)
+    def _trip(self, args: tuple[Op, Any]) -> Any:
+        op, client = args
+        return bounded(self.timeout, op, client)
 
-    async def _atrip(self, op: Op) -> Any:
-        return await within(self.timeout, op(self._loops.get()))
+    async def _atrip(self, args: tuple[Op, Any]) -> Any:
+        op, client = args
+        return await within(self.timeout, op(client))
 
     def _following(
         self, keys: Sequence[str], timeout: float
@@ -144,14 +166,15 @@ class RedisLeases(RemoteStore):
         """Following leases, without I/O: read, check the leases left, wait, again. A
         reply ``_GONE`` (the store failed or is skipped) ends it with what was found."""
         deadline = time.monotonic() + timeout
-        full = [self.prefix + key for key in keys]
+        full = self._full(keys)
+        lease_of = dict(zip(keys, self._leases(keys)))
         found: dict[str, Any] = {}
         while True:
             values = yield methodcaller("mget", full)
             if values is _GONE:
                 return found
             found = self._decoded(rows(keys, values))
-            leases = [self.lease_prefix + key for key in keys if key not in found]
+            leases = [lease_of[key] for key in keys if key not in found]
             leased = (yield methodcaller("exists", *leases)) if leases else 0
             remaining = deadline - time.monotonic()
             if leased is _GONE or leased == 0 or remaining <= 0:
