@@ -4,6 +4,7 @@ nodes still hit. Real redis-server processes; faults from our proxy or from sign
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from batche import cache_batch_variable
 from batche.stores import RedisStore, StoreError
 
 from ._cluster import Cluster, eventually, free_ports
@@ -261,6 +263,43 @@ def test_a_failover_keeps_every_call_correct_and_writes_land_on_the_new_primary(
     assert worst_down < TIMEOUT
     assert tally.clean()
     finish(harness, store)
+
+
+def test_after_the_urls_node_fails_over_new_event_loops_still_find_the_cluster(
+    replicated_cluster: Cluster,
+) -> None:
+    # Each asyncio.run() makes the store a client for its loop. Once the node of the URL is
+    # dead, a new client starts from the nodes of the last slot map read, not from the URL:
+    # after the failover every entry hits again from fresh loops too.
+    cluster = replicated_cluster
+    store = RedisStore(cluster.url, timeout=TIMEOUT, retry_after=0.3)
+    computed: list[str] = []
+
+    @cache_batch_variable("texts", cache=store, namespace="loops")
+    async def f(texts: list[str]) -> list[str]:
+        computed.extend(texts)
+        return [f"<{t}>" for t in texts]
+
+    assert asyncio.run(f(ITEMS)) == [f"<{t}>" for t in ITEMS]
+    victim = cluster.node(cluster.nodes[0].port)  # the URL's node, a primary
+    replica = cluster.replica_of(victim)
+    eventually(lambda: int(replica.command("DBSIZE")) > 0, "replicated")
+    victim.stop(signal.SIGKILL)
+    replica.command("CLUSTER", "FAILOVER", "TAKEOVER")
+    served_by = [node for node in cluster.alive() if node is not victim]
+    eventually(
+        lambda: all(victim.port not in {o[2] for o in Cluster._slot_owners(n)} for n in served_by),
+        "every node sees the replica promoted",
+    )
+
+    def all_hit() -> bool:
+        before = len(computed)
+        assert asyncio.run(f(ITEMS)) == [f"<{t}>" for t in ITEMS]  # always right
+        return len(computed) == before
+
+    eventually(all_hit, "every item a hit from a new event loop")
+    asyncio.run(store.aclose())
+    store.close()
 
 
 # -- the whole cluster restarted ---------------------------------------------------------------

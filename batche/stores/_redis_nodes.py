@@ -10,13 +10,15 @@ import threading
 import time
 from collections.abc import Awaitable, Generator, Sequence
 from typing import Any, TypeVar, Union, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import NodesManager as AsyncNodesManager
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.cluster import NodesManager, RedisCluster
+from redis.cluster import ClusterNode, NodesManager, RedisCluster
 from redis.exceptions import AskError, ResponseError, TryAgainError
 from redis.retry import Retry
 
@@ -95,6 +97,9 @@ class Nodes:
         self._stale = False
         self._refresh_after = 0.0
         self._last_failed: str | None = None
+        #: the nodes of the last slot map read, (host, port): where a new loop's client
+        #: starts, so that it finds the cluster when the node of the URL is down
+        self._known: list[tuple[str, int]] = []
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -103,8 +108,10 @@ class Nodes:
         cluster: Any = self._sync
         if cluster is None:
             # made outside the lock (it connects); a thread that loses the race drops its own
+            url, known = self._starts()
             made: RedisCluster | None = RedisCluster.from_url(
-                self._url,
+                url,
+                startup_nodes=[ClusterNode(host, port) for host, port in known] or None,  # type: ignore[no-untyped-call]
                 retry=Retry(NoBackoff(), 0),  # our deadline, never redis-py's retries
                 connection_pool_class=BoundedPool,  # every node's sockets keep it
                 **self._options,
@@ -115,18 +122,41 @@ class Nodes:
                 cluster = self._sync
             if made is not None:
                 _close(made)
+            self._remember(cluster)
         return cluster
 
     def _make_async(self) -> AsyncRedisCluster:
+        # the nodes known to answer first, those whose circuit is open next (redis-py adds
+        # the URL's node last): a loop made after that node died still finds the cluster
+        url, known = self._starts()
         return AsyncRedisCluster.from_url(
-            self._url, retry=AsyncRetry(NoBackoff(), 0), **self._options
+            url,
+            startup_nodes=[AsyncClusterNode(host, port) for host, port in known] or None,
+            retry=AsyncRetry(NoBackoff(), 0),
+            **self._options,
         )
+
+    def _starts(self) -> tuple[str, list[tuple[str, int]]]:
+        """Where a new client starts: the URL, at the known node most likely to answer
+        (redis-py asks the URL's node for the command table), and the known nodes, those
+        whose circuit is closed first."""
+        known = sorted(self._known, key=lambda n: self.circuits.any_open([f"{n[0]}:{n[1]}"]))
+        if not known:
+            return self._url, []
+        return at_node(self._url, *known[0]), known
 
     async def aclient(self, ends: float) -> Any:
         """The running loop's cluster client, its slot map read by ``ends`` if need be."""
         cluster = self.loops.get()
         await _until(ends, cluster.initialize())
+        self._remember(cluster)
         return cluster
+
+    def _remember(self, cluster: Any) -> None:
+        """Keep the nodes of ``cluster``'s slot map for the clients made after it."""
+        nodes = [(node.host, node.port) for node in cluster.get_nodes()]
+        if nodes:
+            self._known = nodes  # one assignment: readers see the old list or the new
 
     def close(self) -> None:
         """Close the sync client (the next use makes another) and forget dead loops'."""
@@ -218,6 +248,7 @@ class Nodes:
             manager.initialize(**_refresh_options(_SYNC_REFRESH, self._last_failed))
         except ERRORS:  # the map in hand serves until the next try
             return
+        self._known = [(node.host, node.port) for node in manager.nodes_cache.values()]
         self._still_stale(manager)
 
     async def _arefresh(self, manager: Any, ends: float) -> None:
@@ -227,6 +258,7 @@ class Nodes:
             )
         except ERRORS:
             return
+        self._known = [(node.host, node.port) for node in manager.nodes_cache.values()]
         self._still_stale(manager)
 
     def _still_stale(self, manager: Any) -> None:
@@ -340,6 +372,14 @@ def _close(cluster: Any) -> None:
     for node in nodes:
         if node.redis_connection is not None:
             node.redis_connection.connection_pool.disconnect()
+
+
+def at_node(url: str, host: str, port: int) -> str:
+    """``url`` with its host and port replaced (its scheme, user, password, query kept)."""
+    parts = urlsplit(url)
+    user = parts.netloc.rpartition("@")[0]
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=f"{user}@{where}" if user else where))
 
 
 async def _until(ends: float, awaitable: Awaitable[T]) -> T:
