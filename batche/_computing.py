@@ -203,7 +203,7 @@ class Computing(CallCosts):
         if positions is None:  # the keys are the items themselves
             batches: tuple[Any, ...] = (keys,)
         else:
-            batches = self.miss_batches(call, list(map(positions.__getitem__, keys)))
+            batches = _miss_batches(call, list(map(positions.__getitem__, keys)))
         args, kwargs = self.binder.rebuild(call.args, call.kwargs, batches)
         if self.rate_limit is not None:
             yield Pace(self.rate_limit, cost)
@@ -215,16 +215,17 @@ class Computing(CallCosts):
         yield from self._keep(todo_plan, keys, rows)
         flight.record(keys, rows, out if self.template is not None else rows)
 
-    def miss_batches(self, call: Call, firsts: list[int]) -> tuple[Any, ...]:
-        """Each batch argument cut down to the items at ``firsts``, in the caller's type."""
-        batches = []
-        for source, seq in zip(call.sources, call.seqs):
-            if _is_array(source):
-                np = sys.modules["numpy"]
-                batches.append(source[np.asarray(firsts, dtype=np.intp)])
-            else:
-                batches.append(list(map(seq.__getitem__, firsts)))
-        return tuple(batches)
+
+def _miss_batches(call: Call, firsts: list[int]) -> tuple[Any, ...]:
+    """Each batch argument cut down to the items at ``firsts``, in the caller's type."""
+    batches = []
+    for source, seq in zip(call.sources, call.seqs):
+        if _is_array(source):
+            np = sys.modules["numpy"]
+            batches.append(source[np.asarray(firsts, dtype=np.intp)])
+        else:
+            batches.append(list(map(seq.__getitem__, firsts)))
+    return tuple(batches)
 
 
 def _is_array(obj: Any) -> bool:
