@@ -310,18 +310,24 @@ Op = Callable[[Any], Any]
 Step = Union[Op, float]
 
 
-def drive(
-    steps: Generator[Step, Any, T], trip: Callable[[Op], Any], wait: Callable[[float], Any]
-) -> T:
-    """Run ``steps``: each round trip by ``trip``, each wait by ``wait``, their results
-    sent back into ``steps``; what ``steps`` returns."""
+def pump(steps: Generator[Any, Any, T], answer: Callable[[Any], Any]) -> T:
+    """Run ``steps``: what it yields answered by ``answer``, the answer sent back in; what
+    ``steps`` returns."""
     reply: Any = None
     while True:
         try:
             step = steps.send(reply)
         except StopIteration as stop:
             return cast("T", stop.value)
-        reply = wait(step) if isinstance(step, float) else trip(step)
+        reply = answer(step)
+
+
+def drive(
+    steps: Generator[Step, Any, T], trip: Callable[[Op], Any], wait: Callable[[float], Any]
+) -> T:
+    """Run ``steps``: each round trip by ``trip``, each wait by ``wait``, their results
+    sent back into ``steps``; what ``steps`` returns."""
+    return pump(steps, lambda step: wait(step) if isinstance(step, float) else trip(step))
 
 
 async def adrive(

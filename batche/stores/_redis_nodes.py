@@ -25,7 +25,7 @@ from redis.retry import Retry
 from ._circuit import PROBE, SKIP, USE
 from ._node_circuits import NodeCircuits
 from ._redis_fanout import Late, Outcome, afan_out, fan_out
-from ._redis_io import ERRORS, BoundedPool, LoopClients, bounded
+from ._redis_io import ERRORS, BoundedPool, LoopClients, bounded, pump
 
 __all__ = ["MISSING", "PRIMARIES", "NodeFailed", "Nodes", "Request"]
 
@@ -171,13 +171,8 @@ class Nodes:
     def run(self, action: str, steps: Generator[Any, Any, T], *, strict: bool = False) -> T:
         """``steps`` on the cluster: each request within the store's timeout, its replies
         sent back in; what ``steps`` returns."""
-        reply: Any = None
-        while True:
-            try:
-                request = steps.send(reply)
-            except StopIteration as stop:
-                return cast("T", stop.value)
-            reply = bounded(self._store.timeout, self._send, action, request, strict)
+        timeout = self._store.timeout
+        return pump(steps, lambda request: bounded(timeout, self._send, action, request, strict))
 
     async def arun(
         self,
