@@ -108,7 +108,7 @@ class Nodes:
         cluster: Any = self._sync
         if cluster is None:
             # made outside the lock (it connects); a thread that loses the race drops its own
-            url, known = self._starts()
+            url, known = starts(self._url, self._known, self.circuits)
             made: RedisCluster | None = RedisCluster.from_url(
                 url,
                 startup_nodes=[ClusterNode(host, port) for host, port in known] or None,  # type: ignore[no-untyped-call]
@@ -128,22 +128,13 @@ class Nodes:
     def _make_async(self) -> AsyncRedisCluster:
         # the nodes known to answer first, those whose circuit is open next (redis-py adds
         # the URL's node last): a loop made after that node died still finds the cluster
-        url, known = self._starts()
+        url, known = starts(self._url, self._known, self.circuits)
         return AsyncRedisCluster.from_url(
             url,
             startup_nodes=[AsyncClusterNode(host, port) for host, port in known] or None,
             retry=AsyncRetry(NoBackoff(), 0),
             **self._options,
         )
-
-    def _starts(self) -> tuple[str, list[tuple[str, int]]]:
-        """Where a new client starts: the URL, at the known node most likely to answer
-        (redis-py asks the URL's node for the command table), and the known nodes, those
-        whose circuit is closed first."""
-        known = sorted(self._known, key=lambda n: self.circuits.any_open([f"{n[0]}:{n[1]}"]))
-        if not known:
-            return self._url, []
-        return at_node(self._url, *known[0]), known
 
     async def aclient(self, ends: float) -> Any:
         """The running loop's cluster client, its slot map read by ``ends`` if need be."""
@@ -367,6 +358,18 @@ def _close(cluster: Any) -> None:
     for node in nodes:
         if node.redis_connection is not None:
             node.redis_connection.connection_pool.disconnect()
+
+
+def starts(
+    url: str, known: list[tuple[str, int]], circuits: NodeCircuits
+) -> tuple[str, list[tuple[str, int]]]:
+    """Where a new client starts: ``url`` at the known node most likely to answer (redis-py
+    asks the URL's node for the command table), and the ``known`` nodes, those whose
+    circuit is closed first."""
+    ordered = sorted(known, key=lambda n: circuits.any_open([f"{n[0]}:{n[1]}"]))
+    if not ordered:
+        return url, []
+    return at_node(url, *ordered[0]), ordered
 
 
 def at_node(url: str, host: str, port: int) -> str:
