@@ -15,7 +15,7 @@ import pytest
 from batche import cache_batch_variable
 from batche.stores import RedisStore, StoreError
 
-from ._cluster import Cluster, eventually, free_ports
+from ._cluster import Cluster, Proxied, eventually, free_ports
 from .conftest import Harness, Recorder
 
 TIMEOUT = 1.0  # the stores' deadline in these tests
@@ -68,6 +68,11 @@ def node_warnings(caplog: pytest.LogCaptureFixture, name: str) -> tuple[int, int
     )
 
 
+def through(proxied: Proxied, **options: Any) -> RedisStore:
+    """A store on the cluster whose every node is reached through its proxy."""
+    return RedisStore(proxied.url, timeout=TIMEOUT, address_remap=proxied.remap, **options)
+
+
 def finish(harness: Harness, store: RedisStore) -> None:
     if harness.kind == "async":
         harness.run(store.aclose())
@@ -86,9 +91,7 @@ def test_blackholed_primaries_cost_one_deadline_then_nothing_and_the_rest_still_
 ) -> None:
     redis_cluster.flush()
     with redis_cluster.proxied() as proxied:
-        store = RedisStore(
-            proxied.url, timeout=TIMEOUT, retry_after=600, address_remap=proxied.remap
-        )
+        store = through(proxied, retry_after=600)
         recorder = Recorder()
         tally = Tally(harness, harness.decorate(recorder, cache=store, namespace="hung"))
         tally(ITEMS)  # all stored, over the three primaries
@@ -122,9 +125,7 @@ def test_lock_true_with_a_hung_node_computes_its_keys_without_waiting_for_it(
 ) -> None:
     redis_cluster.flush()
     with redis_cluster.proxied() as proxied:
-        store = RedisStore(
-            proxied.url, timeout=TIMEOUT, retry_after=600, address_remap=proxied.remap
-        )
+        store = through(proxied, retry_after=600)
         recorder = Recorder()
         f = harness.decorate(recorder, cache=store, namespace="locked", lock=True, lock_timeout=30)
         tally = Tally(harness, f)
@@ -145,13 +146,7 @@ def test_lock_true_with_a_hung_node_computes_its_keys_without_waiting_for_it(
 def test_with_on_store_error_raise_a_failing_node_is_named(redis_cluster: Cluster) -> None:
     redis_cluster.flush()
     with redis_cluster.proxied() as proxied:
-        store = RedisStore(
-            proxied.url,
-            timeout=TIMEOUT,
-            retry_after=600,
-            address_remap=proxied.remap,
-            on_store_error="raise",
-        )
+        store = through(proxied, retry_after=600, on_store_error="raise")
         store.set_many({f"k{i}": i for i in range(100)})
         victim = redis_cluster.primaries()[-1]
         name = f"127.0.0.1:{proxied.of(victim).port}"
@@ -175,9 +170,7 @@ def test_a_hung_node_is_probed_again_and_used_once_it_answers(
 ) -> None:
     redis_cluster.flush()
     with redis_cluster.proxied() as proxied:
-        store = RedisStore(
-            proxied.url, timeout=TIMEOUT, retry_after=0.2, address_remap=proxied.remap
-        )
+        store = through(proxied, retry_after=0.2)
         recorder = Recorder()
         sync = Harness("sync", None)
         tally = Tally(sync, sync.decorate(recorder, cache=store))

@@ -322,6 +322,17 @@ def pump(steps: Generator[Any, Any, T], answer: Callable[[Any], Any]) -> T:
         reply = answer(step)
 
 
+async def apump(steps: Generator[Any, Any, T], answer: Callable[[Any], Awaitable[Any]]) -> T:
+    """``pump`` with a coroutine function."""
+    reply: Any = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as stop:
+            return cast("T", stop.value)
+        reply = await answer(step)
+
+
 def drive(
     steps: Generator[Step, Any, T], trip: Callable[[Op], Any], wait: Callable[[float], Any]
 ) -> T:
@@ -336,13 +347,7 @@ async def adrive(
     wait: Callable[[float], Awaitable[Any]],
 ) -> T:
     """``drive`` with coroutine functions."""
-    reply: Any = None
-    while True:
-        try:
-            step = steps.send(reply)
-        except StopIteration as stop:
-            return cast("T", stop.value)
-        reply = await (wait(step) if isinstance(step, float) else trip(step))
+    return await apump(steps, lambda step: wait(step) if isinstance(step, float) else trip(step))
 
 
 def _no_wait(seconds: float) -> Any:

@@ -9,7 +9,7 @@ import inspect
 import threading
 import time
 from collections.abc import Awaitable, Generator, Sequence
-from typing import Any, TypeVar, Union, cast
+from typing import Any, TypeVar, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -25,7 +25,7 @@ from redis.retry import Retry
 from ._circuit import PROBE, SKIP, USE
 from ._node_circuits import NodeCircuits
 from ._redis_fanout import Late, Outcome, afan_out, fan_out
-from ._redis_io import ERRORS, BoundedPool, LoopClients, bounded, pump
+from ._redis_io import ERRORS, BoundedPool, LoopClients, apump, bounded, pump
 
 __all__ = ["MISSING", "PRIMARIES", "NodeFailed", "Nodes", "Request"]
 
@@ -175,16 +175,14 @@ class Nodes:
     ) -> T:
         """``run`` on the running loop's client (``ends``: the first request's deadline,
         when the operation began before it)."""
-        reply: Any = None
-        while True:
-            try:
-                request = steps.send(reply)
-            except StopIteration as stop:
-                return cast("T", stop.value)
-            if ends is None:
-                ends = time.monotonic() + self._store.timeout
-            reply = await self._asend(action, request, strict, ends)
-            ends = None
+
+        async def answer(request: Any) -> Any:
+            nonlocal ends
+            deadline = time.monotonic() + self._store.timeout if ends is None else ends
+            ends = None  # the next requests have a deadline of their own
+            return await self._asend(action, request, strict, deadline)
+
+        return await apump(steps, answer)
 
     def _send(self, action: str, request: Any, strict: bool) -> Any:
         cluster = self.client()
